@@ -1,0 +1,13 @@
+"""The associative-memory engine: Titans' neural memory and the MIRAS design space.
+
+    from app.memory import MemorySpec, MemoryState, run_memory
+
+Imports only torch. See DESIGN.md, "The memory engine", for the math contract.
+"""
+
+from .functional import applied_weights, memory_forward
+from .run import run_memory
+from .spec import PRESETS, MemorySpec
+from .state import MemoryState
+
+__all__ = ["PRESETS", "MemorySpec", "MemoryState", "applied_weights", "memory_forward", "run_memory"]

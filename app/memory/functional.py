@@ -1,0 +1,132 @@
+"""The memory's math, shared by every execution path: the model M_W, its inner losses, retention maps.
+
+Shapes: memory matrices are (B, H, out, in); inputs are (B, H, ..., in). Batch and heads are
+independent memories.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .spec import MemorySpec
+
+LAYER_NORM_EPS = 1e-5
+
+
+def activation(spec: MemorySpec, z: Tensor) -> Tensor:
+    if spec.activation == "gelu":
+        return F.gelu(z)  # exact (erf) GELU
+    if spec.activation == "silu":
+        return F.silu(z)
+    if spec.activation == "relu":
+        return torch.relu(z)
+    return torch.tanh(z)
+
+
+def activation_derivative(spec: MemorySpec, z: Tensor) -> Tensor:
+    """d act / dz, written out so the chunked path can backpropagate without autograd."""
+    if spec.activation == "gelu":
+        cdf = 0.5 * (1.0 + torch.erf(z * (1.0 / math.sqrt(2.0))))
+        pdf = torch.exp(-0.5 * z * z) * (1.0 / math.sqrt(2.0 * math.pi))
+        return cdf + z * pdf
+    if spec.activation == "silu":
+        s = torch.sigmoid(z)
+        return s * (1.0 + z * (1.0 - s))
+    if spec.activation == "relu":
+        return (z > 0).to(z.dtype)
+    return 1.0 - torch.tanh(z) ** 2
+
+
+def apply_layer(weight: Tensor, x: Tensor) -> Tensor:
+    """x @ W^T for a (B, H, out, in) matrix and (B, H, ..., in) inputs."""
+    if x.dim() == weight.dim():
+        return x @ weight.transpose(-1, -2)
+    # one vector per (batch, head)
+    return (weight @ x.unsqueeze(-1)).squeeze(-1)
+
+
+def output_transform(spec: MemorySpec, x: Tensor, f: Tensor) -> Tensor:
+    """The MLP's output: f(x), x + f(x) (residual) or x + LayerNorm(f(x)) (norm)."""
+    if spec.norm:
+        f = F.layer_norm(f, f.shape[-1:], eps=LAYER_NORM_EPS)
+    if spec.residual or spec.norm:
+        f = f + x
+    return f
+
+
+def memory_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> Tensor:
+    """M_W(x) = W_L act(... act(W_1 x)), then the optional residual / norm."""
+    h = x
+    for index, weight in enumerate(weights):
+        h = apply_layer(weight, h)
+        if index < len(weights) - 1:
+            h = activation(spec, h)
+    return output_transform(spec, x, h)
+
+
+def applied_weights(spec: MemorySpec, raw: list[Tensor]) -> list[Tensor]:
+    """The weights the memory applies, from the raw state R that the retention rule updates."""
+    if spec.retention == "lq":
+        # Moneta: W = A / ||A||_q^(q-2), the entrywise q-norm of each matrix per batch and head.
+        out = []
+        for a in raw:
+            norm = a.abs().pow(spec.q).sum(dim=(-2, -1), keepdim=True).pow(1.0 / spec.q)
+            out.append(a / norm.pow(spec.q - 2.0))
+        return out
+    if spec.retention == "simplex":
+        # Memora: each row of W lies on the simplex.
+        return [torch.softmax(r, dim=-1) for r in raw]
+    return list(raw)
+
+
+def attentional_loss(spec: MemorySpec, prediction: Tensor, value: Tensor, delta: Tensor | None) -> Tensor:
+    """Per-token inner loss l(M(k), v), summed over the value axis: (..., d_v) -> (...)."""
+    residual = prediction - value
+    if spec.bias == "dot":
+        return -(prediction * value).sum(-1)
+    if spec.bias == "l2":
+        return 0.5 * residual.pow(2).sum(-1)
+    if spec.bias == "lp":
+        return residual.abs().pow(spec.p).sum(-1)
+    assert delta is not None
+    quadratic = 0.5 * residual.pow(2).sum(-1)
+    linear = delta * residual.abs().sum(-1)
+    return torch.where(residual.norm(dim=-1) <= delta, quadratic, linear)
+
+
+def attentional_loss_gradient(
+    spec: MemorySpec, prediction: Tensor, value: Tensor, delta: Tensor | None
+) -> Tensor:
+    """d l / d prediction, written out (the chunked path's closed form of `attentional_loss`)."""
+    residual = prediction - value
+    if spec.bias == "dot":
+        return -value.expand_as(prediction)
+    if spec.bias == "l2":
+        return residual
+    if spec.bias == "lp":
+        return spec.p * torch.sign(residual) * residual.abs().pow(spec.p - 1.0)
+    assert delta is not None
+    inside = residual.norm(dim=-1, keepdim=True) <= delta.unsqueeze(-1)
+    return torch.where(inside, residual, delta.unsqueeze(-1) * torch.sign(residual))
+
+
+def layer_norm_backward(f: Tensor, grad_out: Tensor) -> Tensor:
+    """Backward of LayerNorm without affine, at input f, for output gradient grad_out."""
+    mean = f.mean(-1, keepdim=True)
+    centred = f - mean
+    inv_std = torch.rsqrt(centred.pow(2).mean(-1, keepdim=True) + LAYER_NORM_EPS)
+    normed = centred * inv_std
+    return inv_std * (
+        grad_out - grad_out.mean(-1, keepdim=True) - normed * (grad_out * normed).mean(-1, keepdim=True)
+    )
+
+
+def keep_factor(spec: MemorySpec, gates: dict[str, Tensor]) -> Tensor | None:
+    """Per-token keep factor 1 - alpha_t of the retention recursion; None when nothing decays."""
+    if spec.retention == "none":
+        return None
+    return 1.0 - gates["alpha"]

@@ -1,0 +1,87 @@
+"""`MemoryState`: everything needed to continue a memory from where a call stopped."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+from .spec import MemorySpec
+
+
+@dataclass
+class MemoryState:
+    """The memory between calls.
+
+    weights: the raw state R of each layer, (B, H, out, in), at the last chunk boundary. For `none`
+        and `decay` retention it is the applied weight W; for `lq` it is Moneta's accumulator A; for
+        `simplex` it holds Memora's logits (see `applied_weights`).
+    momentum: S of each layer, same shapes, for the momentum algorithm; otherwise None.
+    position: how many tokens this memory has seen.
+    pending: keys, values and gates of the tokens after the last chunk boundary (fewer than
+        chunk_size). Their outputs were already returned; their write happens once their chunk is
+        complete, because every gradient of a chunk is taken at the chunk's starting state.
+    """
+
+    weights: list[Tensor]
+    momentum: list[Tensor] | None = None
+    position: int = 0
+    pending: dict[str, Tensor] | None = field(default=None)
+
+    @classmethod
+    def initial(
+        cls,
+        spec: MemorySpec,
+        weights: list[Tensor],
+        batch: int,
+        momentum: list[Tensor] | None = None,
+    ) -> MemoryState:
+        """A fresh memory. Each weight is (H, out, in), shared across the batch, or (B, H, out, in)."""
+        shapes = spec.weight_shapes()
+        if len(weights) != len(shapes):
+            raise ValueError(
+                f"MemoryState.initial: weights: expected {len(shapes)} matrices for this spec; got {len(weights)}"
+            )
+        expanded = []
+        heads = None
+        for index, (weight, (out_dim, in_dim)) in enumerate(zip(weights, shapes, strict=True)):
+            if weight.dim() == 3:
+                weight = weight.unsqueeze(0).expand(batch, *weight.shape)
+            heads = weight.shape[1] if heads is None else heads
+            expected = (batch, heads, out_dim, in_dim)
+            if weight.dim() != 4 or tuple(weight.shape) != expected:
+                raise ValueError(
+                    f"MemoryState.initial: weights[{index}]: expected shape (H, out, in) or "
+                    f"(B, H, out, in) = {expected}; got {tuple(weight.shape)}"
+                )
+            expanded.append(weight)
+        if spec.algorithm == "momentum" and momentum is None:
+            momentum = [torch.zeros_like(w) for w in expanded]
+        if spec.algorithm != "momentum":
+            momentum = None
+        return cls(weights=expanded, momentum=momentum)
+
+    @property
+    def batch(self) -> int:
+        return self.weights[0].shape[0]
+
+    @property
+    def heads(self) -> int:
+        return self.weights[0].shape[1]
+
+    def _map(self, fn) -> MemoryState:
+        return MemoryState(
+            weights=[fn(w) for w in self.weights],
+            momentum=None if self.momentum is None else [fn(s) for s in self.momentum],
+            position=self.position,
+            pending=None if self.pending is None else {name: fn(t) for name, t in self.pending.items()},
+        )
+
+    def detach(self) -> MemoryState:
+        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
+        return self._map(lambda t: t.detach())
+
+    def to(self, *args, **kwargs) -> MemoryState:
+        """Moved or cast like `Tensor.to`."""
+        return self._map(lambda t: t.to(*args, **kwargs))

@@ -1,0 +1,4 @@
+"""Data in: sensor streams (polars) and FASTA genomes (pyfaidx) -> token / patch sequences.
+
+`pipelines` never imports `app`.
+"""
