@@ -6,7 +6,9 @@ import typer
 
 from app import __version__
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory."
+)
 memory_app = typer.Typer(no_args_is_help=True, help="The associative-memory engine.")
 app.add_typer(memory_app, name="memory")
 

@@ -6,8 +6,18 @@ Imports only torch. See DESIGN.md, "The memory engine", for the math contract.
 """
 
 from .functional import applied_weights, memory_forward
+from .module import NeuralMemory, NeuralMemoryState
 from .run import run_memory
 from .spec import PRESETS, MemorySpec
 from .state import MemoryState
 
-__all__ = ["PRESETS", "MemorySpec", "MemoryState", "applied_weights", "memory_forward", "run_memory"]
+__all__ = [
+    "PRESETS",
+    "MemorySpec",
+    "MemoryState",
+    "NeuralMemory",
+    "NeuralMemoryState",
+    "applied_weights",
+    "memory_forward",
+    "run_memory",
+]

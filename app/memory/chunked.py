@@ -124,7 +124,10 @@ def run_chunked(
                     e[..., -1, None, None] * m - _outer_sum(d[..., -1, :], err, x)
                     for m, err, x in zip(velocity, errors, inputs, strict=True)
                 ]
-            raw = [r - _outer_sum(c[..., -1, :], err, x) for r, err, x in zip(new_raw, errors, inputs, strict=True)]
+            raw = [
+                r - _outer_sum(c[..., -1, :], err, x)
+                for r, err, x in zip(new_raw, errors, inputs, strict=True)
+            ]
     y = torch.cat(outputs, dim=2) if outputs else v.new_zeros(v.shape)
     return y, raw, velocity
 

@@ -37,8 +37,12 @@ def run_reference(
         for t in range(start, min(start + spec.chunk_size, length)):
             with torch.enable_grad():
                 probes = [torch.zeros_like(w, requires_grad=True) for w in chunk_start]
-                prediction = memory_forward(spec, [w + p for w, p in zip(chunk_start, probes, strict=True)], k[:, :, t])
-                loss = attentional_loss(spec, prediction, v[:, :, t], None if delta is None else delta[:, :, t])
+                prediction = memory_forward(
+                    spec, [w + p for w, p in zip(chunk_start, probes, strict=True)], k[:, :, t]
+                )
+                loss = attentional_loss(
+                    spec, prediction, v[:, :, t], None if delta is None else delta[:, :, t]
+                )
                 grads = torch.autograd.grad(loss.sum(), probes, create_graph=create_graph)
             lr = gates["theta"][:, :, t, None, None]
             if velocity is not None:

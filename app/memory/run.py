@@ -36,7 +36,9 @@ def validate_inputs(
     if tuple(v.shape) != expected_v:
         raise _shape_error("v", f"(B, H, T, dim_value) = {expected_v}", tuple(v.shape))
     if not isinstance(gates, dict):
-        raise ValueError(f"run_memory: gates: expected a dict of (B, H, T) tensors; got {type(gates).__name__}")
+        raise ValueError(
+            f"run_memory: gates: expected a dict of (B, H, T) tensors; got {type(gates).__name__}"
+        )
     for name in spec.gates_used():
         if name not in gates:
             raise ValueError(
@@ -45,19 +47,25 @@ def validate_inputs(
         gate = gates[name]
         if not isinstance(gate, Tensor) or tuple(gate.shape) != (batch, heads, length):
             actual = tuple(gate.shape) if isinstance(gate, Tensor) else type(gate).__name__
-            raise ValueError(f"run_memory: gates[{name!r}]: expected shape (B, H, T) = {(batch, heads, length)}; "
-                             f"got {actual}")
+            raise ValueError(
+                f"run_memory: gates[{name!r}]: expected shape (B, H, T) = {(batch, heads, length)}; "
+                f"got {actual}"
+            )
         if not bool(torch.isfinite(gate).all()):
             raise ValueError(f"run_memory: gates[{name!r}]: contains NaN or Inf")
     if not isinstance(state, MemoryState):
         raise ValueError(f"run_memory: state: expected a MemoryState; got {type(state).__name__}")
     shapes = spec.weight_shapes()
     if len(state.weights) != len(shapes):
-        raise ValueError(f"run_memory: state.weights: expected {len(shapes)} matrices; got {len(state.weights)}")
+        raise ValueError(
+            f"run_memory: state.weights: expected {len(shapes)} matrices; got {len(state.weights)}"
+        )
     for index, (weight, (out_dim, in_dim)) in enumerate(zip(state.weights, shapes, strict=True)):
         expected = (batch, heads, out_dim, in_dim)
         if tuple(weight.shape) != expected:
-            raise _shape_error(f"state.weights[{index}]", f"(B, H, out, in) = {expected}", tuple(weight.shape))
+            raise _shape_error(
+                f"state.weights[{index}]", f"(B, H, out, in) = {expected}", tuple(weight.shape)
+            )
     if spec.algorithm == "momentum":
         if state.momentum is None or len(state.momentum) != len(shapes):
             raise ValueError("run_memory: state.momentum: the momentum algorithm needs one matrix per layer")
@@ -101,7 +109,12 @@ def run_memory(
     pending = None
     if unfinished:
         tail = slice(total - unfinished, total)
-        pending = {"k": k[:, :, tail], "v": v[:, :, tail], **{name: g[:, :, tail] for name, g in gates.items()}}
-    new_state = MemoryState(weights=weights, momentum=momentum, position=state.position + total - carried,
-                            pending=pending)
+        pending = {
+            "k": k[:, :, tail],
+            "v": v[:, :, tail],
+            **{name: g[:, :, tail] for name, g in gates.items()},
+        }
+    new_state = MemoryState(
+        weights=weights, momentum=momentum, position=state.position + total - carried, pending=pending
+    )
     return y[:, :, carried:], new_state

@@ -111,7 +111,9 @@ class MemorySpec:
     def preset(cls, name: str, **overrides: object) -> MemorySpec:
         """A named model's choices, with sizes and any field overridden by keyword."""
         if name not in PRESETS:
-            raise ValueError(f"MemorySpec.preset: unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+            raise ValueError(
+                f"MemorySpec.preset: unknown preset {name!r}; expected one of {', '.join(PRESETS)}"
+            )
         unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
         if unknown:
             raise ValueError(f"MemorySpec.preset: unknown field(s) {', '.join(sorted(unknown))}")
@@ -125,7 +127,7 @@ class MemorySpec:
         return self.expansion * self.dim_key
 
     def weight_shapes(self) -> list[tuple[int, int]]:
-        """(out, in) of each memory matrix in layer order: W_1 (hidden, dim_key) ... W_L (dim_value, hidden)."""
+        """(out, in) of each memory matrix: W_1 (hidden, dim_key) ... W_L (dim_value, hidden)."""
         if self.structure == "linear":
             return [(self.dim_value, self.dim_key)]
         widths = [self.dim_key] + [self.hidden] * (self.depth - 1) + [self.dim_value]

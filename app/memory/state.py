@@ -41,7 +41,7 @@ class MemoryState:
         shapes = spec.weight_shapes()
         if len(weights) != len(shapes):
             raise ValueError(
-                f"MemoryState.initial: weights: expected {len(shapes)} matrices for this spec; got {len(weights)}"
+                f"MemoryState.initial: weights: expected {len(shapes)} matrices; got {len(weights)}"
             )
         expanded = []
         heads = None

@@ -1,0 +1,110 @@
+"""`NeuralMemory`: the engine as an `nn.Module` with Titans' projections, convolutions and gates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .run import run_memory
+from .spec import MemorySpec
+from .state import MemoryState
+
+
+@dataclass
+class NeuralMemoryState:
+    """The memory's state plus the convolution's tail: the last (kernel - 1) projected inputs."""
+
+    memory: MemoryState
+    conv_tail: Tensor
+
+    def detach(self) -> NeuralMemoryState:
+        return NeuralMemoryState(self.memory.detach(), self.conv_tail.detach())
+
+    def to(self, *args, **kwargs) -> NeuralMemoryState:
+        return NeuralMemoryState(self.memory.to(*args, **kwargs), self.conv_tail.to(*args, **kwargs))
+
+
+class NeuralMemory(nn.Module):
+    """A long-term memory layer: x (B, T, d_model) -> y (B, T, d_model), streaming with a state.
+
+    q, k, v come from one projection, each channel through a short causal depthwise convolution and
+    SiLU; q and k are L2-normalised per head. The gates are per token and per head:
+    theta = theta_max * sigmoid (inner learning rate; theta_max defaults to 1 / chunk_size),
+    eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
+    The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
+    while the memory's weights learn inside the forward.
+    """
+
+    # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002.
+    GATE_INIT_BIAS = {"theta": 0.0, "eta": 1.0, "alpha": -6.0, "delta": 0.5}
+
+    def __init__(
+        self,
+        d_model: int,
+        spec: MemorySpec,
+        heads: int,
+        conv_kernel: int = 4,
+        theta_max: float | None = None,
+        mode: str = "chunked",
+    ):
+        super().__init__()
+        if heads < 1:
+            raise ValueError(f"NeuralMemory.heads: expected >= 1; got {heads}")
+        if conv_kernel < 1:
+            raise ValueError(f"NeuralMemory.conv_kernel: expected >= 1; got {conv_kernel}")
+        # All gradients of a chunk are taken at the same weights and summed, so the chunk's step grows
+        # with its size; capping theta at 1 / chunk_size keeps a chunk's step no larger than one unit
+        # step (larger caps diverge in float64 as well, see tests/memory/test_stability.py).
+        self.theta_max = 1.0 / spec.chunk_size if theta_max is None else theta_max
+        self.spec, self.heads, self.mode = spec, heads, mode
+        self.conv_kernel = conv_kernel
+        self.qkv_widths = (heads * spec.dim_key, heads * spec.dim_key, heads * spec.dim_value)
+        channels = sum(self.qkv_widths)
+        self.to_qkv = nn.Linear(d_model, channels, bias=False)
+        self.conv = nn.Conv1d(channels, channels, conv_kernel, groups=channels)
+        self.gate_names = spec.gates_used()
+        self.to_gates = nn.Linear(d_model, heads * len(self.gate_names))
+        with torch.no_grad():
+            bias = torch.tensor([self.GATE_INIT_BIAS[name] for name in self.gate_names])
+            self.to_gates.bias.copy_(bias.repeat_interleave(heads))
+        self.initial_weights = nn.ParameterList(
+            nn.Parameter(torch.randn(heads, out_dim, in_dim) / in_dim**0.5)
+            for out_dim, in_dim in spec.weight_shapes()
+        )
+        self.to_out = nn.Linear(heads * spec.dim_value, d_model, bias=False)
+
+    def initial_state(self, batch: int) -> NeuralMemoryState:
+        weight = self.initial_weights[0]
+        tail = weight.new_zeros(batch, self.conv_kernel - 1, self.conv.in_channels)
+        return NeuralMemoryState(MemoryState.initial(self.spec, list(self.initial_weights), batch), tail)
+
+    def _split_heads(self, x: Tensor) -> Tensor:
+        batch, length, width = x.shape
+        return x.view(batch, length, self.heads, width // self.heads).transpose(1, 2)
+
+    def gates(self, x: Tensor) -> dict[str, Tensor]:
+        raw = self.to_gates(x).view(*x.shape[:2], len(self.gate_names), self.heads).permute(2, 0, 3, 1)
+        activate = {
+            "theta": lambda z: self.theta_max * torch.sigmoid(z),
+            "eta": torch.sigmoid,
+            "alpha": torch.sigmoid,
+            "delta": F.softplus,
+        }
+        return {name: activate[name](raw[i]) for i, name in enumerate(self.gate_names)}
+
+    def forward(self, x: Tensor, state: NeuralMemoryState | None = None) -> tuple[Tensor, NeuralMemoryState]:
+        if x.dim() != 3:
+            raise ValueError(f"NeuralMemory: x: expected shape (B, T, d_model); got {tuple(x.shape)}")
+        if state is None:
+            state = self.initial_state(x.shape[0])
+        projected = torch.cat([state.conv_tail, self.to_qkv(x)], dim=1)
+        tail = projected[:, projected.shape[1] - (self.conv_kernel - 1) :]
+        mixed = F.silu(self.conv(projected.transpose(1, 2)).transpose(1, 2))
+        q, k, v = (self._split_heads(part) for part in mixed.split(self.qkv_widths, dim=-1))
+        q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
+        y, memory = run_memory(self.spec, q, k, v, self.gates(x), state.memory, mode=self.mode)
+        y = y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
+        return self.to_out(y), NeuralMemoryState(memory, tail)
