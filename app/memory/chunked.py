@@ -70,6 +70,32 @@ def chunk_coefficients(
     return a, s, c, e, d
 
 
+def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: int):
+    """`chunk_coefficients` of every chunk, computed in one batch and yielded chunk by chunk.
+
+    The last chunk may be partial: its gates are padded with zeros, which only touch rows and
+    columns past its end (the matrices are lower-triangular), and `_trim` cuts those away.
+    """
+    length = next(iter(gates.values())).shape[-1]
+    padding = -length % size
+    folded = {
+        name: torch.nn.functional.pad(g, (0, padding)).unflatten(-1, (-1, size)) for name, g in gates.items()
+    }
+    # unbind, not indexing: one backward for all chunks instead of a full-size zero tensor per chunk.
+    per_chunk = [t.unbind(2) if t is not None else None for t in chunk_coefficients(spec, folded)]
+    for index in range(len(per_chunk[0])):
+        yield tuple(None if t is None else t[index] for t in per_chunk)
+
+
+def _trim(coefficients: tuple, n: int) -> tuple:
+    a, s, c, e, d = coefficients
+    if a.shape[-1] == n:
+        return coefficients
+    vector = lambda t: None if t is None else t[..., :n]  # noqa: E731
+    matrix = lambda t: None if t is None else t[..., :n, :n]  # noqa: E731
+    return vector(a), vector(s), matrix(c), vector(e), matrix(d)
+
+
 def _scale(coefficient: Tensor, matrices: list[Tensor]) -> list[Tensor]:
     return [coefficient[..., None, None] * m for m in matrices]
 
@@ -83,16 +109,24 @@ def run_chunked(
     v: Tensor,
     gates: dict[str, Tensor],
 ) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
-    """Outputs for a sequence that starts on a chunk boundary, and the state at its last boundary."""
-    length, size = k.shape[2], spec.chunk_size
+    """Outputs for a non-empty sequence starting on a chunk boundary, and the state at its last boundary."""
+    size = spec.chunk_size
     raw, velocity = list(weights), None if momentum is None else list(momentum)
     last = len(raw) - 1
     outputs = []
-    for start in range(0, length, size):
-        stop = min(start + size, length)
-        kc, vc, qc = k[:, :, start:stop], v[:, :, start:stop], q[:, :, start:stop]
-        gc = {name: g[:, :, start:stop] for name, g in gates.items()}
-        a, s, c, e, d = chunk_coefficients(spec, gc)
+    # `split`, not slicing: the backward of a slice builds a zero tensor of the whole sequence per
+    # chunk (quadratic in length); split's backward concatenates once.
+    pieces = zip(
+        q.split(size, dim=2),
+        k.split(size, dim=2),
+        v.split(size, dim=2),
+        *(g.split(size, dim=-1) for g in gates.values()),
+        strict=True,
+    )
+    coefficients = _all_chunk_coefficients(spec, gates, size)
+    for qc, kc, vc, *gate_pieces in pieces:
+        gc = dict(zip(gates, gate_pieces, strict=True))
+        a, s, c, e, d = _trim(next(coefficients), kc.shape[2])
         w0 = applied_weights(spec, raw)
 
         # Forward the keys at W0, keeping each layer's input and pre-activation.
@@ -116,7 +150,7 @@ def run_chunked(
 
         outputs.append(_read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c))
 
-        if stop - start == size:  # only a complete chunk writes; a partial one stays pending
+        if kc.shape[2] == size:  # only a complete chunk writes; a partial one stays pending
             new_raw = _scale(a[..., -1], raw)
             if velocity is not None:
                 new_raw = [r + m for r, m in zip(new_raw, _scale(s[..., -1], velocity), strict=True)]
@@ -128,8 +162,7 @@ def run_chunked(
                 r - _outer_sum(c[..., -1, :], err, x)
                 for r, err, x in zip(new_raw, errors, inputs, strict=True)
             ]
-    y = torch.cat(outputs, dim=2) if outputs else v.new_zeros(v.shape)
-    return y, raw, velocity
+    return torch.cat(outputs, dim=2), raw, velocity
 
 
 def _outer_sum(weight: Tensor, errors: Tensor, inputs: Tensor) -> Tensor:

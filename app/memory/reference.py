@@ -22,7 +22,7 @@ def run_reference(
     v: Tensor,
     gates: dict[str, Tensor],
 ) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
-    """Outputs for a sequence that starts on a chunk boundary, and the state at its last boundary."""
+    """Outputs for a non-empty sequence starting on a chunk boundary, and the state at its last boundary."""
     length = k.shape[2]
     keep = keep_factor(spec, gates)
     delta = gates.get("delta")
@@ -57,8 +57,4 @@ def run_reference(
             outputs.append(memory_forward(spec, read_at, q[:, :, t]))
         if min(start + spec.chunk_size, length) - start == spec.chunk_size:
             boundary_raw, boundary_velocity = raw, velocity
-    if outputs:
-        y = torch.stack(outputs, dim=2)
-    else:
-        y = v.new_zeros(v.shape)
-    return y, boundary_raw, boundary_velocity
+    return torch.stack(outputs, dim=2), boundary_raw, boundary_velocity

@@ -93,6 +93,8 @@ def run_memory(
     start of the stream, and the tokens of an unfinished chunk are carried in `state.pending`.
     """
     validate_inputs(spec, q, k, v, gates, state, mode)
+    if k.shape[2] == 0:
+        return v.new_zeros(v.shape), state
     gates = {name: gates[name] for name in spec.gates_used()}
     carried = 0
     if state.pending is not None:

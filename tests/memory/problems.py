@@ -24,8 +24,8 @@ def random_problem(spec: MemorySpec, batch=2, heads=2, length=11, seed=0, dtype=
     k = torch.nn.functional.normalize(randn(*shape, spec.dim_key), dim=-1)
     v = randn(*shape, spec.dim_value)
     gates = {
-        "theta": 0.05 + 0.5 * rand(*shape),
-        "eta": 0.95 * rand(*shape),
+        "theta": 0.02 + 0.2 * rand(*shape),
+        "eta": 0.9 * rand(*shape),
         "alpha": 0.3 * rand(*shape),
         "delta": 0.2 + 2.0 * rand(*shape),
     }
