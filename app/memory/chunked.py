@@ -21,7 +21,7 @@ from torch import Tensor
 
 from .functional import (
     activation,
-    activation_derivative,
+    activation_backward,
     applied_weights,
     apply_layer,
     attentional_loss_gradient,
@@ -41,7 +41,10 @@ def segment_products(x: Tensor) -> Tensor:
     rows = x.unsqueeze(-1).expand(*x.shape, n)  # [j, i] = x_j
     below = torch.ones(n, n, dtype=torch.bool, device=x.device).tril(-1)
     products = torch.cumprod(torch.where(below, rows, torch.ones_like(rows)), dim=-2)
-    return products * torch.ones(n, n, dtype=x.dtype, device=x.device).tril()
+    products = products * torch.ones(n, n, dtype=x.dtype, device=x.device).tril()
+    # Long products of small gates underflow into denormals, which make every later matrix product
+    # on CPUs many times slower; below the smallest normal number they are zero for all purposes.
+    return products.masked_fill(products.abs() < torch.finfo(x.dtype).tiny, 0.0)
 
 
 def chunk_coefficients(
@@ -96,10 +99,6 @@ def _trim(coefficients: tuple, n: int) -> tuple:
     return vector(a), vector(s), matrix(c), vector(e), matrix(d)
 
 
-def _scale(coefficient: Tensor, matrices: list[Tensor]) -> list[Tensor]:
-    return [coefficient[..., None, None] * m for m in matrices]
-
-
 def run_chunked(
     spec: MemorySpec,
     weights: list[Tensor],
@@ -145,29 +144,31 @@ def run_chunked(
             grad = layer_norm_backward(h, grad)
         errors = [grad] * len(w0)
         for index in range(last, 0, -1):
-            grad = (grad @ w0[index]) * activation_derivative(spec, pre[index - 1])
+            grad = activation_backward(spec, grad @ w0[index], pre[index - 1])
             errors[index - 1] = grad
 
         outputs.append(_read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c))
 
         if kc.shape[2] == size:  # only a complete chunk writes; a partial one stays pending
-            new_raw = _scale(a[..., -1], raw)
-            if velocity is not None:
-                new_raw = [r + m for r, m in zip(new_raw, _scale(s[..., -1], velocity), strict=True)]
-                velocity = [
-                    e[..., -1, None, None] * m - _outer_sum(d[..., -1, :], err, x)
-                    for m, err, x in zip(velocity, errors, inputs, strict=True)
+            if velocity is None:
+                raw = [
+                    a[..., -1, None, None] * r - _outer_sums(c[..., -1:, :], err, x)[:, :, 0]
+                    for r, err, x in zip(raw, errors, inputs, strict=True)
                 ]
-            raw = [
-                r - _outer_sum(c[..., -1, :], err, x)
-                for r, err, x in zip(new_raw, errors, inputs, strict=True)
-            ]
+                continue
+            new_raw, new_velocity = [], []
+            for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
+                # One product for both sums: rows [C[-1], D[-1]] weight the same rank-one terms.
+                sums = _outer_sums(torch.stack([c[..., -1, :], d[..., -1, :]], dim=2), err, x)
+                new_raw.append(a[..., -1, None, None] * r + s[..., -1, None, None] * m - sums[:, :, 0])
+                new_velocity.append(e[..., -1, None, None] * m - sums[:, :, 1])
+            raw, velocity = new_raw, new_velocity
     return torch.cat(outputs, dim=2), raw, velocity
 
 
-def _outer_sum(weight: Tensor, errors: Tensor, inputs: Tensor) -> Tensor:
-    """sum_i weight_i e_i x_i^T as one matrix product: (B, H, n), (B, H, n, out), (B, H, n, in)."""
-    return (errors * weight.unsqueeze(-1)).transpose(-1, -2) @ inputs
+def _outer_sums(weights: Tensor, errors: Tensor, inputs: Tensor) -> Tensor:
+    """sum_i w_ri e_i x_i^T for each row r of weights (B, H, R, n): (B, H, R, out, in), one product."""
+    return (errors.unsqueeze(2) * weights.unsqueeze(-1)).transpose(-1, -2) @ inputs.unsqueeze(2)
 
 
 def _read(
@@ -190,9 +191,13 @@ def _read(
             z = apply_layer(w0[index], h)
         elif spec.retention in ("none", "decay"):
             # Dual form: W_j = R_j is linear in the chunk's rank-one terms.
-            z = a.unsqueeze(-1) * apply_layer(raw[index], h)
-            if velocity is not None:
-                z = z + s.unsqueeze(-1) * apply_layer(velocity[index], h)
+            if velocity is None:
+                z = a.unsqueeze(-1) * apply_layer(raw[index], h)
+            else:
+                # R0 u and S0 u in one product.
+                both = apply_layer(torch.cat([raw[index], velocity[index]], dim=-2), h)
+                from_raw, from_velocity = both.split(raw[index].shape[-2], dim=-1)
+                z = a.unsqueeze(-1) * from_raw + s.unsqueeze(-1) * from_velocity
             scores = h @ inputs[index].transpose(-1, -2)  # [j, i] = u_j . x_i
             z = z - (c * scores) @ errors[index]
         else:
