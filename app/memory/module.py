@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .conv import ConvState, ShortCausalConv
 from .run import run_memory
 from .spec import MemorySpec
 from .state import MemoryState
@@ -15,16 +16,19 @@ from .state import MemoryState
 
 @dataclass
 class NeuralMemoryState:
-    """The memory's state plus the convolution's tail: the last (kernel - 1) projected inputs."""
+    """The memory's state plus the convolution's: the last (kernel - 1) projected inputs."""
 
     memory: MemoryState
-    conv_tail: Tensor
+    conv: ConvState
 
     def detach(self) -> NeuralMemoryState:
-        return NeuralMemoryState(self.memory.detach(), self.conv_tail.detach())
+        return NeuralMemoryState(self.memory.detach(), self.conv.detach())
 
     def to(self, *args, **kwargs) -> NeuralMemoryState:
-        return NeuralMemoryState(self.memory.to(*args, **kwargs), self.conv_tail.to(*args, **kwargs))
+        return NeuralMemoryState(self.memory.to(*args, **kwargs), self.conv.to(*args, **kwargs))
+
+
+torch.serialization.add_safe_globals([NeuralMemoryState])
 
 
 class NeuralMemory(nn.Module):
@@ -53,18 +57,15 @@ class NeuralMemory(nn.Module):
         super().__init__()
         if heads < 1:
             raise ValueError(f"NeuralMemory.heads: expected >= 1; got {heads}")
-        if conv_kernel < 1:
-            raise ValueError(f"NeuralMemory.conv_kernel: expected >= 1; got {conv_kernel}")
         # All gradients of a chunk are taken at the same weights and summed, so the chunk's step grows
         # with its size; capping theta at 1 / chunk_size keeps a chunk's step no larger than one unit
         # step (larger caps diverge in float64 as well, see tests/memory/test_stability.py).
         self.theta_max = 1.0 / spec.chunk_size if theta_max is None else theta_max
         self.spec, self.heads, self.mode = spec, heads, mode
-        self.conv_kernel = conv_kernel
         self.qkv_widths = (heads * spec.dim_key, heads * spec.dim_key, heads * spec.dim_value)
         channels = sum(self.qkv_widths)
         self.to_qkv = nn.Linear(d_model, channels, bias=False)
-        self.conv = nn.Conv1d(channels, channels, conv_kernel, groups=channels)
+        self.conv = ShortCausalConv(channels, conv_kernel, activation=True)
         self.gate_names = spec.gates_used()
         self.to_gates = nn.Linear(d_model, heads * len(self.gate_names))
         with torch.no_grad():
@@ -77,9 +78,8 @@ class NeuralMemory(nn.Module):
         self.to_out = nn.Linear(heads * spec.dim_value, d_model, bias=False)
 
     def initial_state(self, batch: int) -> NeuralMemoryState:
-        weight = self.initial_weights[0]
-        tail = weight.new_zeros(batch, self.conv_kernel - 1, self.conv.in_channels)
-        return NeuralMemoryState(MemoryState.initial(self.spec, list(self.initial_weights), batch), tail)
+        memory = MemoryState.initial(self.spec, list(self.initial_weights), batch)
+        return NeuralMemoryState(memory, self.conv.initial_state(batch))
 
     def _split_heads(self, x: Tensor) -> Tensor:
         batch, length, width = x.shape
@@ -100,11 +100,9 @@ class NeuralMemory(nn.Module):
             raise ValueError(f"NeuralMemory: x: expected shape (B, T, d_model); got {tuple(x.shape)}")
         if state is None:
             state = self.initial_state(x.shape[0])
-        projected = torch.cat([state.conv_tail, self.to_qkv(x)], dim=1)
-        tail = projected[:, projected.shape[1] - (self.conv_kernel - 1) :]
-        mixed = F.silu(self.conv(projected.transpose(1, 2)).transpose(1, 2))
+        mixed, conv_state = self.conv(self.to_qkv(x), state.conv)
         q, k, v = (self._split_heads(part) for part in mixed.split(self.qkv_widths, dim=-1))
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
         y, memory = run_memory(self.spec, q, k, v, self.gates(x), state.memory, mode=self.mode)
         y = y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
-        return self.to_out(y), NeuralMemoryState(memory, tail)
+        return self.to_out(y), NeuralMemoryState(memory, conv_state)

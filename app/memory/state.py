@@ -85,3 +85,7 @@ class MemoryState:
     def to(self, *args, **kwargs) -> MemoryState:
         """Moved or cast like `Tensor.to`."""
         return self._map(lambda t: t.to(*args, **kwargs))
+
+
+# Lets `torch.load(..., weights_only=True)` (the default) read saved states back.
+torch.serialization.add_safe_globals([MemoryState])

@@ -28,7 +28,7 @@ def test_streaming_equals_one_pass(preset):
     torch.testing.assert_close(torch.cat(outputs, dim=1), y_whole, rtol=1e-10, atol=1e-12)
     for a, b in zip(state.memory.weights, state_whole.memory.weights, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(state.conv_tail, state_whole.conv_tail, rtol=0, atol=0)
+    torch.testing.assert_close(state.conv.tail, state_whole.conv.tail, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -81,7 +81,7 @@ def test_state_round_trips_through_torch_save(tmp_path):
         spec, q[:, :, :6], k[:, :, :6], v[:, :, :6], {n: g[:, :, :6] for n, g in gates.items()}, state
     )
     torch.save(state, tmp_path / "state.pt")
-    loaded = torch.load(tmp_path / "state.pt", weights_only=False)
+    loaded = torch.load(tmp_path / "state.pt")  # weights_only: states are registered safe
     rest = slice(6, 10)
     args = (q[:, :, rest], k[:, :, rest], v[:, :, rest], {n: g[:, :, rest] for n, g in gates.items()})
     y_a, _ = run_memory(spec, *args, state)
