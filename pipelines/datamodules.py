@@ -10,10 +10,13 @@ import polars as pl
 import torch
 from torch.utils.data import DataLoader
 
+from pipelines.genomes.datamodules import ClassificationDataModule, NextBaseDataModule
 from pipelines.streams.config import StreamConfig
 from pipelines.streams.pipeline import ForecastData, StreamSeries, build_forecast_data
 from pipelines.streams.scaling import ScalerStats
 from pipelines.streams.windows import WindowDataset
+
+__all__ = ["ClassificationDataModule", "ForecastDataModule", "NextBaseDataModule"]
 
 
 class ForecastDataModule(L.LightningDataModule):
