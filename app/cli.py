@@ -85,9 +85,8 @@ def data_inspect(
             info = inspect_fasta(target or named_genome_path(source))
         else:
             from pipelines.streams.inspect import format_inspection, inspect_series
-            from pipelines.streams.victorian import load_vic_elec
 
-            info = inspect_series(target if target is not None else load_vic_elec())
+            info = inspect_series(target if target is not None else source)
     except InputError as err:
         fail(str(err))
     if as_json:

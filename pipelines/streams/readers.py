@@ -21,6 +21,7 @@ import polars as pl
 
 from pipelines.errors import InputError
 from pipelines.streams.config import StreamConfig
+from pipelines.streams.victorian import NAMED_SERIES
 
 Format = Literal["csv", "parquet", "ndjson"]
 Source = str | Path | pl.DataFrame | pl.LazyFrame
@@ -430,6 +431,8 @@ def read_table(source: Source, config: StreamConfig | None = None) -> RawTable:
     config = config or StreamConfig()
     if isinstance(source, pl.DataFrame | pl.LazyFrame):
         return _read_frame(source.lazy(), config)
+    if isinstance(source, str) and source in NAMED_SERIES and not Path(source).exists():
+        return _read_frame(NAMED_SERIES[source]().lazy(), config, label=source)
     path = Path(source)
     if not path.exists():
         raise InputError("file not found", path=path)
@@ -446,14 +449,14 @@ def read_table(source: Source, config: StreamConfig | None = None) -> RawTable:
     return _read(scanner.scan, sample, config, scanner=scanner, source=str(path), path=path, fmt=fmt)
 
 
-def _read_frame(lf: pl.LazyFrame, config: StreamConfig) -> RawTable:
+def _read_frame(lf: pl.LazyFrame, config: StreamConfig, label: str = "<DataFrame>") -> RawTable:
     def scan(overrides: dict[str, pl.DataType] | None = None, *, all_text: bool = False) -> pl.LazyFrame:
         if overrides:
             return lf.with_columns(pl.col(c).cast(t) for c, t in overrides.items())
         return lf
 
     sample = lf.head(SAMPLE_ROWS).collect()
-    return _read(scan, sample, config, scanner=None, source="<DataFrame>", path=None, fmt=None)
+    return _read(scan, sample, config, scanner=None, source=label, path=None, fmt=None)
 
 
 def _read(

@@ -64,3 +64,7 @@ def vic_elec_holidays(frame: pl.DataFrame | None = None) -> list[date]:
         local = local.dt.convert_time_zone(TIMEZONE)
     days = frame.select(local.dt.date().alias("day"), "holiday").filter(pl.col("holiday"))["day"]
     return sorted(set(days.to_list()))
+
+
+NAMED_SERIES = {"vic-elec": load_vic_elec}
+"""Named series a config or the CLI may give instead of a path (see pipelines.datasets)."""

@@ -106,3 +106,12 @@ def test_vic_elec_without_the_package_says_how_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "tsdata.fpp3", None)
     with pytest.raises(ModuleNotFoundError, match=r"pip install 'memcast\[datasets\]'"):
         victorian.load_vic_elec()
+
+
+def test_named_series_is_a_source_like_a_path():
+    pytest.importorskip("tsdata")
+    from pipelines.streams import StreamConfig, build_forecast_data
+
+    data = build_forecast_data("vic-elec", StreamConfig(lookback=96, horizon=48))
+    assert data.scaled.shape == (52_608, 2)
+    assert inspect_series("vic-elec")["source"] == "vic-elec"
