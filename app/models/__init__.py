@@ -1,0 +1,28 @@
+"""Titans (LMM, MAC, MAG, MAL) and MIRAS (Moneta, Yaad, Memora) blocks and backbones.
+
+    from app.models import Backbone, BackboneConfig
+    net = Backbone(BackboneConfig.preset("titans-mac", d_model=64, n_layers=2))
+    y, state = net(x)               # x: (B, T, d_model) -> y: (B, T, d_model)
+    y2, state = net(x_next, state)  # continues the same sequence
+
+Imports torch, pydantic and yaml only (never pipelines, Lightning, MLflow or Optuna).
+"""
+
+from .backbone import Backbone, BackboneState
+from .blocks import Block, BlockState, MACBlock, MAGBlock, MemoryBlock, SWABlock, build_block
+from .config import PRESETS, BackboneConfig, MemoryConfig
+
+__all__ = [
+    "PRESETS",
+    "Backbone",
+    "BackboneConfig",
+    "BackboneState",
+    "Block",
+    "BlockState",
+    "MACBlock",
+    "MAGBlock",
+    "MemoryBlock",
+    "MemoryConfig",
+    "SWABlock",
+    "build_block",
+]
