@@ -15,7 +15,6 @@ Prints one table (medians of `--repeats` runs) and writes JSON under benchmarks/
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import shutil
@@ -31,6 +30,8 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import print_table_and_save  # benchmarks/ is on sys.path when run as a script
 
 from pipelines.genomes.fasta import Genome  # noqa: E402
 from pipelines.genomes.scan import scan_fasta  # noqa: E402
@@ -198,15 +199,7 @@ def main() -> None:
         ("  as Dataset items (tensors)", f"{med['faidx_items']:,.0f} / s", ""),
         ("threads", f"torch {torch.get_num_threads()}, cpus {os.cpu_count()}", ""),
     ]
-    width = max(len(r[0]) for r in rows)
-    vwidth = max(len(r[1]) for r in rows)
-    print(f"{'measure':<{width}}  {'value (median)':<{vwidth}}  target")
-    print("-" * (width + vwidth + 18))
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:<{vwidth}}  {target}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    print_table_and_save(rows, results, args.out, "value (median)")
 
 
 if __name__ == "__main__":

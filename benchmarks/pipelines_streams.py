@@ -12,7 +12,6 @@ Prints one table and writes JSON under benchmarks/results/.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -27,6 +26,8 @@ import polars as pl
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from report import print_table_and_save  # benchmarks/ is on sys.path when run as a script
 
 from pipelines.streams import StreamConfig, build_forecast_data  # noqa: E402
 
@@ -132,15 +133,7 @@ def main() -> None:
             "",
         ),
     ]
-    width = max(len(r[0]) for r in rows)
-    vwidth = max(len(r[1]) for r in rows)
-    print(f"{'measure':<{width}}  {'value':<{vwidth}}  target")
-    print("-" * (width + vwidth + 18))
-    for name, value, target in rows:
-        print(f"{name:<{width}}  {value:<{vwidth}}  {target}")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    print_table_and_save(rows, results, args.out, "value")
 
 
 if __name__ == "__main__":
