@@ -674,7 +674,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--omp-wait-policy",
-        default="PASSIVE",
+        default="auto",
         help="OMP_WAIT_POLICY for the workers: auto (default: PASSIVE when other processes are busy, "
         "else OpenMP's default; see run_case), default, PASSIVE, ACTIVE, or inherit (leave the env)",
     )
@@ -817,8 +817,13 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"\n* other processes kept more than half a core busy during the measurement: {len(busy)} of "
         f"{len(measured)} (load average {load_start[0]:.1f} at start, {load_end[0]:.1f} at end, "
-        f"{os.cpu_count()} cpus). OMP_WAIT_POLICY: PASSIVE for {len(passive)} (other processes busy "
-        f"when they started), OpenMP's default for {len(measured) - len(passive)}."
+        f"{os.cpu_count()} cpus). OMP_WAIT_POLICY ({args.omp_wait_policy}): PASSIVE for {len(passive)}, "
+        f"OpenMP's default for {len(measured) - len(passive)}"
+        + (
+            " (PASSIVE where other processes were busy when it started)."
+            if args.omp_wait_policy == "auto"
+            else "."
+        )
     )
     if chunk_rows:
         print(
