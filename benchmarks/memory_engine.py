@@ -21,8 +21,11 @@ Every (implementation, T, forward | forward+backward) measurement runs in a fres
 peak memory is its own: the peak RSS during the timed calls minus the RSS after imports and input
 creation. Forward runs under `torch.no_grad()` (inference); forward+backward backpropagates
 y.sum() to the inputs, gates, initial memory and (for modules) every parameter. Times are medians
-of several calls after one warm-up call. A combination whose predicted time exceeds --max-seconds
-(or needs more than --memory-fraction of the available memory) is skipped and says so. A second,
+of up to --repeats calls after one warm-up call, as many as fit in --max-seconds; a combination
+whose warm-up plus one call is predicted (from the shorter T of its row) to exceed --max-seconds,
+or to need more than --memory-fraction of the available memory, is skipped and says so. Workers
+run with OpenMP's default wait policy, or PASSIVE when other processes are busy (see run_case),
+and the JSON records the load they saw. A second,
 small section shows the chunked path's forward+backward peak memory as the chunk size b and the
 memory's size |W| vary, next to what materialising per-token gradients would take (T x |W|): the
 chunked path keeps O(T x hidden) activations plus a few weight-sized tensors per chunk, O((T/b) x
@@ -95,8 +98,8 @@ class Result:
     baseline_mb: float | None = None
     peak_mb: float | None = None  # peak RSS minus baseline
     peak_method: str | None = None
-    # Process CPU seconds per wall second over the timed calls: about `threads` when the cores are
-    # free; well below it means other work on the machine took the cores (the timing is suspect).
+    # Process CPU seconds per wall second over the timed calls: how many of the threads were busy
+    # (OpenMP's default spin-wait counts as busy; under PASSIVE it shows how much ran in parallel).
     cpu_per_wall: float | None = None
     omp_wait_policy: str | None = None  # what the worker ran with ("default": OpenMP's own)
     # Cores used by other processes on the machine, before the worker started and during its run.
@@ -732,7 +735,8 @@ def main(argv: list[str] | None = None) -> None:
                 free = available_mb()
                 if not installed(impl):
                     result = Result(case, NOT_INSTALLED)
-                elif seconds is not None and seconds * (1 + args.repeats) > args.max_seconds:
+                # The worker fits its repeats into --max-seconds, so what must fit is warm-up + one call.
+                elif seconds is not None and 2 * seconds > args.max_seconds:
                     result = Result(case, "skipped (time)")
                 elif peak is not None and free is not None and peak > args.memory_fraction * free:
                     result = Result(case, f"skipped (memory, ~{peak / 1024:.0f} GB)")
@@ -761,6 +765,8 @@ def main(argv: list[str] | None = None) -> None:
         from importlib.metadata import version
 
         titans_version = version("titans-pytorch")
+        if titans_version != TITANS_VERSION:
+            print(f"note: titans-pytorch {titans_version} installed; rows written for {TITANS_VERSION}")
     all_lengths = sorted(set(args.lengths) | set(args.reference_lengths))
     table = main_table(results, args.impls, all_lengths)
     chunk_table, chunk_json = chunk_memory_table(chunk_rows)
