@@ -8,9 +8,13 @@
 Imports torch, pydantic and yaml only (never pipelines, Lightning, MLflow or Optuna).
 """
 
+from .ablation import memory_updates, memory_updates_enabled, set_memory_updates
 from .backbone import Backbone, BackboneState
 from .blocks import Block, BlockState, MACBlock, MAGBlock, MemoryBlock, SWABlock, build_block
 from .config import PRESETS, BackboneConfig, MemoryConfig
+from .markov import MarkovModel, MarkovSelection, Prior, select_order
+from .metrics import BitsPerBase, base_nats, bits_per_base
+from .nucleotide import NucleotideLM, SequenceClassifier, StreamScore
 
 __all__ = [
     "PRESETS",
@@ -25,4 +29,17 @@ __all__ = [
     "MemoryConfig",
     "SWABlock",
     "build_block",
+    "memory_updates",
+    "memory_updates_enabled",
+    "set_memory_updates",
+    "MarkovModel",
+    "MarkovSelection",
+    "Prior",
+    "select_order",
+    "BitsPerBase",
+    "base_nats",
+    "bits_per_base",
+    "NucleotideLM",
+    "SequenceClassifier",
+    "StreamScore",
 ]
