@@ -10,8 +10,10 @@ Imports torch, pydantic and yaml only (never pipelines, Lightning, MLflow or Opt
 
 from .ablation import memory_updates, memory_updates_enabled, set_memory_updates
 from .backbone import Backbone, BackboneState
+from .baselines import DLinear, SeasonalNaive
 from .blocks import Block, BlockState, MACBlock, MAGBlock, MemoryBlock, SWABlock, build_block
 from .config import PRESETS, BackboneConfig, MemoryConfig
+from .forecaster import Forecaster, ForecasterConfig, RevIN
 from .markov import MarkovModel, MarkovSelection, Prior, select_order
 from .metrics import BitsPerBase, base_nats, bits_per_base
 from .nucleotide import NucleotideLM, SequenceClassifier, StreamScore
@@ -23,11 +25,16 @@ __all__ = [
     "BackboneState",
     "Block",
     "BlockState",
+    "DLinear",
+    "Forecaster",
+    "ForecasterConfig",
     "MACBlock",
     "MAGBlock",
     "MemoryBlock",
     "MemoryConfig",
+    "RevIN",
     "SWABlock",
+    "SeasonalNaive",
     "build_block",
     "memory_updates",
     "memory_updates_enabled",
