@@ -1,0 +1,71 @@
+"""The trained model as an MLflow pyfunc model that forecasts from a DataFrame.
+
+    log_pyfunc(checkpoint)                                # inside an active run: artifact "model"
+    model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
+    model.predict(df)                                      # -> unique_id, ds, yhat (pandas)
+    model.predict(df, params={"horizon": 24})
+
+`df` is a series in the layout the model was trained on (wide: timestamp + channels; or long:
+unique_id, ds, y); the model reads all of it and forecasts the steps after its end.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+
+ARTIFACT = "model"
+
+
+class MemcastForecaster(mlflow.pyfunc.PythonModel):
+    """Loads the checkpoint artifact once; `predict` calls `app.training.experiment.forecast`."""
+
+    def load_context(self, context):
+        from app.training.module import load_module
+
+        self.model = load_module(context.artifacts["checkpoint"])
+
+    def predict(self, context, model_input, params=None):  # no type hints: MLflow would read them
+        import pandas as pd
+        import polars as pl
+
+        from app.training.experiment import forecast
+
+        frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else model_input
+        horizon = (params or {}).get("horizon")
+        return forecast(self.model, frame, None if horizon is None else int(horizon)).to_pandas()
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    pins = []
+    for name in ("torch", "lightning", "polars", "numpy", "pydantic", "pyyaml", "pandas", "mlflow"):
+        try:
+            pins.append(f"{name}=={version(name)}")
+        except PackageNotFoundError:
+            continue
+    return pins
+
+
+def log_pyfunc(checkpoint: str | Path, horizon: int, name: str = ARTIFACT) -> Any:
+    """Log the checkpoint as a pyfunc model in the active run (memcast's code travels with it).
+    `predict(df, params={"horizon": h})` takes h <= `horizon` (the default)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types import ParamSchema, ParamSpec
+
+    import app
+    import pipelines
+
+    code = [str(Path(app.__file__).parent), str(Path(pipelines.__file__).parent)]
+    return mlflow.pyfunc.log_model(
+        name=name,
+        python_model=MemcastForecaster(),
+        artifacts={"checkpoint": str(checkpoint)},
+        code_paths=code,
+        pip_requirements=_requirements(),
+        signature=ModelSignature(inputs=None, params=ParamSchema([ParamSpec("horizon", "long", horizon)])),
+    )

@@ -1,0 +1,59 @@
+"""Training, forecasting and evaluation: LightningModule, optimiser and schedule, trainer, protocols.
+
+    from app.training import ExperimentConfig, load_config, train, load_model, forecast, evaluate
+
+The generic pieces (`OptimConfig` / `configure_optimizers`, `TrainerConfig` / `build_trainer`,
+`load_config`) serve any LightningModule; `ForecastModule` and the protocols are for forecasting.
+"""
+
+from .config import ConfigError, ExperimentConfig, apply_overrides, load_config
+from .evaluation import fit_dlinear, forecast_windows, online_protocol, seasonal_naive, standard_protocol
+from .experiment import (
+    EvaluationReport,
+    ForecastError,
+    TrainResult,
+    build_datamodule,
+    build_module,
+    evaluate,
+    forecast,
+    format_table,
+    load_model,
+    train,
+    write_frame,
+)
+from .module import ForecastModule, build_net, load_module
+from .optim import OptimConfig, configure_optimizers, warmup_cosine
+from .trainer import MlflowEpochMetrics, TrainerConfig, build_trainer, resolve_precision
+
+__all__ = [
+    "ConfigError",
+    "EvaluationReport",
+    "ExperimentConfig",
+    "ForecastError",
+    "ForecastModule",
+    "MlflowEpochMetrics",
+    "OptimConfig",
+    "TrainResult",
+    "TrainerConfig",
+    "apply_overrides",
+    "build_datamodule",
+    "build_module",
+    "build_net",
+    "build_trainer",
+    "configure_optimizers",
+    "evaluate",
+    "fit_dlinear",
+    "forecast",
+    "forecast_windows",
+    "format_table",
+    "load_config",
+    "load_model",
+    "load_module",
+    "online_protocol",
+    "resolve_precision",
+    "seasonal_naive",
+    "standard_protocol",
+    "train",
+    "warmup_cosine",
+    "write_frame",
+]
