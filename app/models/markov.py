@@ -360,10 +360,13 @@ def select_order(
     smoothing: Smoothing = "interpolated",
     priors: Sequence[Prior] = DEFAULT_PRIORS,
     valid_prefix=None,
+    tolerance: float = 0.0,
 ) -> MarkovSelection:
     """Fit orders 0..max_order on `train` (an id array or a list) and pick the order and prior with
     the fewest bits per base on `valid`; ties go to the smaller order. `valid_prefix`: bases right
-    before `valid`, used as context only."""
+    before `valid`, used as context only. `tolerance` (bits per base): take the smallest order whose
+    best score is within it of the overall best (with growing strengths the orders past the useful
+    ones change the score only in the fifth decimal, and cost memory)."""
     priors = [Prior(*prior).check() for prior in priors]
     if smoothing == "add-alpha":  # only the strength matters
         priors = list(dict.fromkeys(Prior(prior.strength, 1.0, 0.0) for prior in priors))
@@ -374,5 +377,7 @@ def select_order(
     table = {
         (k, prior): float(bits[row, k]) for row, prior in enumerate(priors) for k in range(max_order + 1)
     }
-    k, prior = min(table, key=lambda key: (round(table[key], 12), key[0]))
+    best = min(table.values())
+    k = min(key[0] for key, bits in table.items() if bits <= best + tolerance)
+    prior = min((key[1] for key in table if key[0] == k), key=lambda p: table[(k, p)])
     return MarkovSelection(full.with_order(k, prior), table)

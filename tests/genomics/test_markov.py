@@ -119,6 +119,14 @@ def test_selection_picks_the_true_order(true_order):
     )
 
 
+def test_tolerance_prefers_smaller_orders():
+    ids = markov_chain(3, 60_000, seed=6)
+    exact = select_order(ids[:50_000], ids[50_000:], max_order=5)
+    loose = select_order(ids[:50_000], ids[50_000:], max_order=5, tolerance=10.0)
+    assert exact.order == 3 and loose.order == 0
+    assert loose.bits == min(bits for (k, _), bits in loose.table.items() if k == 0)
+
+
 def test_add_alpha_selection_also_finds_the_order():
     ids = markov_chain(2, 60_000, seed=5)
     selection = select_order(ids[:50_000], ids[50_000:], max_order=5, smoothing="add-alpha")
