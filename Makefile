@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 TORCH := torch==2.13.0
 
-.PHONY: test lint bench-memory clean
+.PHONY: test lint demo bench-memory clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -16,6 +16,18 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install $(TORCH)
 	$(PY) -m pip install -e '.[dev]'
 	touch $@
+
+# The demo needs memcast with its `datasets` extra; a dev install (which includes it) is reused.
+DEMO_STAMP := $(VENV)/.installed-demo
+$(DEMO_STAMP): pyproject.toml | $(PY)
+	@if [ -f $(STAMP) ] && [ $(STAMP) -nt pyproject.toml ]; then echo "reusing the dev install in $(VENV)"; \
+	else $(PY) -m pip install $(TORCH) && $(PY) -m pip install -e '.[datasets]'; fi
+	touch $@
+
+# The main job: train a small Titans forecaster on the bundled data, evaluate it against the
+# baselines, write a forecast and plots, log everything to MLflow (sqlite:///mlflow.db here).
+demo: $(DEMO_STAMP)
+	$(VENV)/bin/memcast demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q

@@ -7,7 +7,8 @@
 
 Channel-independent: each target channel is its own token sequence (the batch grows to B x targets)
 and shares every weight. Observed covariates (channels after the targets) are optional inputs: with
-`covariates > 0` each token also carries the covariates' patches of the same rows.
+`covariates > 0` each token also carries the covariates' patches of the same rows. Channels after
+the targets and those covariates are ignored.
 
 Test-time memorisation. `x` may be longer than the lookback window: the rows before the window are
 the history. With `memorize_history` on, the backbone first streams the history (non-overlapping
@@ -158,9 +159,9 @@ class Forecaster(nn.Module):
 
     def _check(self, x: Tensor) -> None:
         cfg = self.config
-        if x.dim() != 3 or x.shape[2] != cfg.n_channels:
+        if x.dim() != 3 or x.shape[2] < cfg.n_channels:
             raise ValueError(
-                f"Forecaster: x: expected shape (B, T, channels={cfg.n_channels}); got {tuple(x.shape)}"
+                f"Forecaster: x: expected shape (B, T, channels>={cfg.n_channels}); got {tuple(x.shape)}"
             )
         if x.shape[1] < cfg.lookback:
             raise ValueError(
@@ -180,8 +181,9 @@ class Forecaster(nn.Module):
         return self.embed(patches.reshape(batch * n_targets, patches.shape[2], -1))
 
     def _split(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
-        k = self.config.n_targets
-        return x[..., :k], (x[..., k:] if self.config.covariates else None)
+        """Targets, and the covariates the model reads (channels after those are ignored)."""
+        k, c = self.config.n_targets, self.config.covariates
+        return x[..., :k], (x[..., k : k + c] if c else None)
 
     # ------------------------------------------------------------------ the two halves
 

@@ -32,7 +32,7 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
     started = time.perf_counter()
     uri = tracking.resolve_tracking_uri(config.tracking.uri)
     tracking.check_tracking(uri)
-    out = Path(config.output_dir) / "demo-latest"
+    out = Path(config.output_dir) / config.name
     out.mkdir(parents=True, exist_ok=True)
     with tracking.start_run(uri, config.tracking.experiment, "demo") as parent:
         mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")

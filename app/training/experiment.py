@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -143,6 +144,9 @@ def build_module(config: ExperimentConfig, datamodule: ForecastDataModule) -> Fo
 
 @dataclass
 class TrainResult:
+    """The trained module (best checkpoint), its data, the checkpoint file (a copy is at
+    <output_dir>/<name>/latest.ckpt), the run folder, the MLflow run id, and the test rows."""
+
     module: ForecastModule
     datamodule: ForecastDataModule
     checkpoint: Path
@@ -177,11 +181,13 @@ def train(config: ExperimentConfig, *, track: bool = True, nested: bool = False)
 
 def _fit(config, module, datamodule, run_id, uri, started) -> TrainResult:
     stamp = run_id or time.strftime("%Y%m%d-%H%M%S")
-    output_dir = Path(config.output_dir) / f"{config.name}-{stamp}"
+    output_dir = Path(config.output_dir) / config.name / stamp
     trainer = build_trainer(config.trainer, output_dir=output_dir, run_id=run_id, tracking_uri=uri)
     trainer.fit(module, datamodule=datamodule)
     callback = trainer.checkpoint_callback
     best = Path(callback.best_model_path or callback.last_model_path)
+    # A stable path to the newest model of this experiment: <output_dir>/<name>/latest.ckpt.
+    shutil.copyfile(best, output_dir.parent / "latest.ckpt")
     module = load_module(str(best))
     data = datamodule.data
     test_start, test_end = data.bounds.test

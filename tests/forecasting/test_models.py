@@ -103,3 +103,13 @@ def test_fit_dlinear_recovers_a_periodic_series():
     model = fit_dlinear(values, 400, lookback=48, horizon=12, n_targets=1, ridge=1e-8)
     yhat = forecast_windows(model, values, [500, 560])
     np.testing.assert_allclose(yhat[:, :, 0], np.stack([values[500:512, 0], values[560:572, 0]]), atol=1e-3)
+
+
+def test_channels_beyond_targets_and_covariates_are_ignored():
+    net = tiny(covariates=0)
+    x = torch.randn(2, 40, 3)
+    assert torch.equal(net(x), net(x[..., :2]))
+    with pytest.raises(ValueError, match=r"channels>=2"):
+        net(x[..., :1])
+    with pytest.raises(ValueError, match="at least lookback=32 rows"):
+        net(x[:, :31])
