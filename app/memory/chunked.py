@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .chunk_function import ChunkWrite, supports
 from .functional import (
     activation,
     activation_backward,
@@ -41,10 +42,13 @@ def segment_products(x: Tensor) -> Tensor:
     rows = x.unsqueeze(-1).expand(*x.shape, n)  # [j, i] = x_j
     below = torch.ones(n, n, dtype=torch.bool, device=x.device).tril(-1)
     products = torch.cumprod(torch.where(below, rows, torch.ones_like(rows)), dim=-2)
-    products = products * torch.ones(n, n, dtype=x.dtype, device=x.device).tril()
-    # Long products of small gates underflow into denormals, which make every later matrix product
-    # on CPUs many times slower; below the smallest normal number they are zero for all purposes.
-    return products.masked_fill(products.abs() < torch.finfo(x.dtype).tiny, 0.0)
+    return _flush_denormals(products * torch.ones(n, n, dtype=x.dtype, device=x.device).tril())
+
+
+def _flush_denormals(products: Tensor) -> Tensor:
+    """Long products of small gates underflow into denormals, which make every later matrix product
+    on CPUs many times slower; below the smallest normal number they are zero for all purposes."""
+    return products.masked_fill(products.abs() < torch.finfo(products.dtype).tiny, 0.0)
 
 
 def chunk_coefficients(
@@ -73,8 +77,46 @@ def chunk_coefficients(
     return a, s, c, e, d
 
 
+def write_coefficients(
+    spec: MemorySpec, gates: dict[str, Tensor]
+) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None, Tensor | None]:
+    """Only the last rows of `chunk_coefficients` (j = n), shaped (B, H, 1) and (B, H, 1, n).
+
+    They are all the chunk's write needs, and read="chunk" needs nothing else, so no n x n matrix
+    is formed: memory O(T), not O(T x chunk).
+    """
+    theta = gates["theta"]
+    keep = keep_factor(spec, gates)
+    if keep is None:
+        keep = torch.ones_like(theta)
+    keep_row = _flush_denormals(_exclusive_products_from_end(keep))  # prod_{m=i+1}^{n} keep_m
+    a = torch.prod(keep, dim=-1, keepdim=True)
+    if spec.algorithm != "momentum":
+        return a, None, (keep_row * theta).unsqueeze(-2), None, None
+    eta = gates["eta"]
+    eta_row = _flush_denormals(_exclusive_products_from_end(eta))  # prod_{m=i+1}^{n} eta_m
+    e = torch.prod(eta, dim=-1, keepdim=True)
+    s = (keep_row * _flush_denormals(torch.cumprod(eta, dim=-1))).sum(-1, keepdim=True)
+    # C[n, i] / theta_i = u_i = sum_{m >= i} keep_row_m prod_{l=i+1}^{m} eta_l, which satisfies
+    # u_i = keep_row_i + eta_{i+1} u_{i+1}: a scan over the chunk's positions, all chunks at once,
+    # that keeps O(T) for the backward where the n x n products kept O(T x n).
+    keep_columns, eta_columns = keep_row.unbind(-1), eta.unbind(-1)
+    scan = [keep_columns[-1]]
+    for index in range(len(keep_columns) - 2, -1, -1):
+        scan.append(keep_columns[index] + eta_columns[index + 1] * scan[-1])
+    u = torch.stack(scan[::-1], dim=-1)
+    return a, s, (u * theta).unsqueeze(-2), e, (eta_row * theta).unsqueeze(-2)
+
+
+def _exclusive_products_from_end(x: Tensor) -> Tensor:
+    """[i] = prod_{m=i+1}^{n} x_m (1 at the last position): a cumulative product from the end, shifted."""
+    from_end = torch.cumprod(x.flip(-1), dim=-1).flip(-1)
+    return torch.cat([from_end[..., 1:], torch.ones_like(x[..., :1])], dim=-1)
+
+
 def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: int):
-    """`chunk_coefficients` of every chunk, computed in one batch and yielded chunk by chunk.
+    """`chunk_coefficients` of every chunk (`write_coefficients` for read="chunk"), computed in one
+    batch and yielded chunk by chunk.
 
     The last chunk may be partial: its gates are padded with zeros, which only touch rows and
     columns past its end (the matrices are lower-triangular), and `_trim` cuts those away.
@@ -85,14 +127,15 @@ def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: in
         name: torch.nn.functional.pad(g, (0, padding)).unflatten(-1, (-1, size)) for name, g in gates.items()
     }
     # unbind, not indexing: one backward for all chunks instead of a full-size zero tensor per chunk.
-    per_chunk = [t.unbind(2) if t is not None else None for t in chunk_coefficients(spec, folded)]
+    compute = chunk_coefficients if spec.read == "token" else write_coefficients
+    per_chunk = [t.unbind(2) if t is not None else None for t in compute(spec, folded)]
     for index in range(len(per_chunk[0])):
         yield tuple(None if t is None else t[index] for t in per_chunk)
 
 
 def _trim(coefficients: tuple, n: int) -> tuple:
     a, s, c, e, d = coefficients
-    if a.shape[-1] == n:
+    if a.shape[-1] == n or c.shape[-2] == 1:  # a full chunk, or write rows (unused: it does not write)
         return coefficients
     vector = lambda t: None if t is None else t[..., :n]  # noqa: E731
     matrix = lambda t: None if t is None else t[..., :n, :n]  # noqa: E731
@@ -111,7 +154,6 @@ def run_chunked(
     """Outputs for a non-empty sequence starting on a chunk boundary, and the state at its last boundary."""
     size = spec.chunk_size
     raw, velocity = list(weights), None if momentum is None else list(momentum)
-    last = len(raw) - 1
     outputs = []
     # `split`, not slicing: the backward of a slice builds a zero tensor of the whole sequence per
     # chunk (quadratic in length); split's backward concatenates once.
@@ -123,52 +165,117 @@ def run_chunked(
         strict=True,
     )
     coefficients = _all_chunk_coefficients(spec, gates, size)
-    for qc, kc, vc, *gate_pieces in pieces:
-        gc = dict(zip(gates, gate_pieces, strict=True))
-        a, s, c, e, d = _trim(next(coefficients), kc.shape[2])
-        w0 = applied_weights(spec, raw)
-
-        # Forward the keys at W0, keeping each layer's input and pre-activation.
-        inputs, pre = [], []
-        h = kc
-        for index, weight in enumerate(w0):
-            inputs.append(h)
-            z = apply_layer(weight, h)
-            pre.append(z)
-            h = activation(spec, z) if index < last else z
-        prediction = output_transform(spec, kc, h)
-
-        # Backpropagate the inner loss by hand: errors[l] is dl/dz_l per token.
-        grad = attentional_loss_gradient(spec, prediction, vc, gc.get("delta"))
-        if spec.norm:
-            grad = layer_norm_backward(h, grad)
-        errors = [grad] * len(w0)
-        for index in range(last, 0, -1):
-            grad = activation_backward(spec, grad @ w0[index], pre[index - 1])
-            errors[index - 1] = grad
-
-        outputs.append(_read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c))
-
-        if kc.shape[2] == size:  # only a complete chunk writes; a partial one stays pending
-            if velocity is None:
-                raw = [
-                    a[..., -1, None, None] * r - _outer_sums(c[..., -1:, :], err, x)[:, :, 0]
-                    for r, err, x in zip(raw, errors, inputs, strict=True)
-                ]
-                continue
-            new_raw, new_velocity = [], []
-            for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
-                # One product for both sums: rows [C[-1], D[-1]] weight the same rank-one terms.
-                sums = _outer_sums(torch.stack([c[..., -1, :], d[..., -1, :]], dim=2), err, x)
-                new_raw.append(a[..., -1, None, None] * r + s[..., -1, None, None] * m - sums[:, :, 0])
-                new_velocity.append(e[..., -1, None, None] * m - sums[:, :, 1])
-            raw, velocity = new_raw, new_velocity
+    arena = _state_arena(spec, raw + (velocity or []), q, size)
+    for index, (qc, kc, vc, *gate_pieces) in enumerate(pieces):
+        delta = dict(zip(gates, gate_pieces, strict=True)).get("delta")
+        n = kc.shape[2]
+        slots = None if arena is None or n < size else arena[index]
+        # Only a complete chunk writes; a partial one stays pending.
+        out, raw, velocity = chunk_step(
+            spec, raw, velocity, qc, kc, vc, delta, _trim(next(coefficients), n), n == size, slots
+        )
+        outputs.append(out)
     return torch.cat(outputs, dim=2), raw, velocity
 
 
-def _outer_sums(weights: Tensor, errors: Tensor, inputs: Tensor) -> Tensor:
-    """sum_i w_ri e_i x_i^T for each row r of weights (B, H, R, n): (B, H, R, out, in), one product."""
-    return (errors.unsqueeze(2) * weights.unsqueeze(-1)).transpose(-1, -2) @ inputs.unsqueeze(2)
+def _state_arena(spec: MemorySpec, state: list[Tensor], q: Tensor, size: int) -> list[list[Tensor]] | None:
+    """Every chunk's end state, allocated up front, when the backward will keep them all.
+
+    The hand-written backward keeps each chunk's start state. Allocated one by one between the
+    chunk's short-lived temporaries, they fragmented the heap, and the process's resident memory
+    grew to about twice what the states hold; allocated together they do not. (Separate tensors,
+    not views of one block: views share a version counter, and writing one would invalidate the
+    others that the backward saved.)
+    """
+    chunks = q.shape[2] // size
+    if not (supports(spec) and torch.is_grad_enabled() and chunks > 1):
+        return None
+    return [
+        [torch.empty(t.shape, dtype=torch.promote_types(t.dtype, q.dtype), device=q.device) for t in state]
+        for _ in range(chunks)
+    ]
+
+
+def chunk_step(
+    spec: MemorySpec,
+    raw: list[Tensor],
+    velocity: list[Tensor] | None,
+    qc: Tensor,
+    kc: Tensor,
+    vc: Tensor,
+    delta: Tensor | None,
+    coefficients: tuple,
+    write: bool,
+    slots: list[Tensor] | None = None,
+) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
+    """One chunk: its outputs, and (if `write`) the raw weights and momentum at its end (written
+    into `slots` when given, on the hand-written path)."""
+    a, s, c, e, d = coefficients
+    if write and supports(spec):
+        # The hand-written backward (chunk_function.py): same math, a fraction of the memory.
+        last = lambda t: None if t is None else t[..., -1]  # noqa: E731
+        last_row = lambda t: None if t is None else t[..., -1, :]  # noqa: E731
+        y, *state = ChunkWrite.apply(
+            spec, slots, qc, kc, vc, last(a), last(s), last_row(c), last(e), last_row(d),
+            *raw, *(velocity or []),
+        )  # fmt: skip
+        return y, state[: len(raw)], state[len(raw) :] or None
+    last = len(raw) - 1
+    w0 = applied_weights(spec, raw)
+
+    # Forward the keys at W0, keeping each layer's input and pre-activation.
+    inputs, pre = [], []
+    h = kc
+    for index, weight in enumerate(w0):
+        inputs.append(h)
+        z = apply_layer(weight, h)
+        pre.append(z)
+        h = activation(spec, z) if index < last else z
+    prediction = output_transform(spec, kc, h)
+
+    # Backpropagate the inner loss by hand: errors[l] is dl/dz_l per token.
+    grad = attentional_loss_gradient(spec, prediction, vc, delta)
+    if spec.norm:
+        grad = layer_norm_backward(h, grad)
+    errors = [grad] * len(w0)
+    for index in range(last, 0, -1):
+        grad = activation_backward(spec, grad @ w0[index], pre[index - 1])
+        errors[index - 1] = grad
+
+    out = _read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c)
+    if not write:
+        return out, raw, velocity
+    if velocity is None:
+        raw = [
+            a[..., -1, None, None] * r - _outer_sums(c[..., -1:, :], err, x)[0]
+            for r, err, x in zip(raw, errors, inputs, strict=True)
+        ]
+        return out, raw, None
+    new_raw, new_velocity = [], []
+    for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
+        # One product for both sums: rows [C[-1], D[-1]] weight the same rank-one terms.
+        to_raw, to_velocity = _outer_sums(torch.cat([c[..., -1:, :], d[..., -1:, :]], dim=-2), err, x)
+        new_raw.append(a[..., -1, None, None] * r + s[..., -1, None, None] * m - to_raw)
+        new_velocity.append(e[..., -1, None, None] * m - to_velocity)
+    return out, new_raw, new_velocity
+
+
+def _outer_sums(rows: Tensor, errors: Tensor, inputs: Tensor) -> tuple[Tensor, ...]:
+    """sum_i w_ri e_i x_i^T for each row r of `rows` (B, H, R, n): R tensors (B, H, out, in), one product.
+
+    The rows weight whichever of errors / inputs is narrower, so the weighted copy (which autograd
+    keeps) is as small as it can be. The result is split, not indexed: a split's backward joins
+    the pieces once, where indexing fills a zero tensor per piece.
+    """
+    n = rows.shape[-1]
+    width_out, width_in = errors.shape[-1], inputs.shape[-1]
+    if width_in <= width_out:
+        weighted = (
+            (rows.unsqueeze(-1) * inputs.unsqueeze(-3)).transpose(-3, -2).reshape(*rows.shape[:-2], n, -1)
+        )
+        return (errors.transpose(-1, -2) @ weighted).split(width_in, dim=-1)  # (out, R x in)
+    weighted = (rows.unsqueeze(-1) * errors.unsqueeze(-3)).transpose(-1, -2).reshape(*rows.shape[:-2], -1, n)
+    return (weighted @ inputs).split(width_out, dim=-2)  # (R x out, in)
 
 
 def _read(

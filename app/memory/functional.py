@@ -34,13 +34,36 @@ def activation_backward(spec: MemorySpec, grad: Tensor, z: Tensor) -> Tensor:
 
 
 def activation_derivative(spec: MemorySpec, z: Tensor) -> Tensor:
-    """d act / dz for the activations without a differentiable fused backward."""
+    """d act / dz."""
+    if spec.activation == "gelu":
+        return _normal_cdf(z) + z * _normal_pdf(z)
     if spec.activation == "silu":
         s = torch.sigmoid(z)
         return s * (1.0 + z * (1.0 - s))
     if spec.activation == "relu":
         return (z > 0).to(z.dtype)
     return 1.0 - torch.tanh(z) ** 2
+
+
+def activation_second_derivative(spec: MemorySpec, z: Tensor) -> Tensor:
+    """d^2 act / dz^2 (the chunk's hand-written backward goes through the inner loop's act')."""
+    if spec.activation == "gelu":
+        return _normal_pdf(z) * (2.0 - z * z)
+    if spec.activation == "silu":
+        s = torch.sigmoid(z)
+        return s * (1.0 - s) * (2.0 + z * (1.0 - 2.0 * s))
+    if spec.activation == "relu":
+        return torch.zeros_like(z)
+    t = torch.tanh(z)
+    return -2.0 * t * (1.0 - t * t)
+
+
+def _normal_cdf(z: Tensor) -> Tensor:
+    return 0.5 * (1.0 + torch.erf(z * 0.5**0.5))
+
+
+def _normal_pdf(z: Tensor) -> Tensor:
+    return torch.exp(-0.5 * z * z) * (2.0 * torch.pi) ** -0.5
 
 
 def apply_layer(weight: Tensor, x: Tensor) -> Tensor:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from app.memory import MemorySpec, run_memory
@@ -84,7 +84,20 @@ def test_chunked_equals_reference_random_shapes(
         read=read,
         algorithm=algorithm,
     )
-    assert_paths_agree(spec, batch=batch, heads=heads, length=length, seed=seed)
+    problem = dict(batch=batch, heads=heads, length=length, seed=seed)
+    # Some draws are too ill-conditioned for a 1e-9 comparison to mean anything (Moneta's
+    # W = A / ||A||_4^2 on 1 x 1 matrices is 1 / A, and A crosses zero): both paths then round
+    # differently by more than 1e-9 with correct math. Draw another problem instead.
+    assume(well_conditioned(spec, **problem))
+    assert_paths_agree(spec, **problem)
+
+
+def well_conditioned(spec: MemorySpec, **problem) -> bool:
+    """Whether the reference moves by < 1e4 x a 1e-12 relative nudge of k, and its output is not ~0."""
+    q, k, v, gates, state = random_problem(spec, **problem)
+    y, _ = run_memory(spec, q, k, v, gates, state, mode="reference")
+    y_nudged, _ = run_memory(spec, q, k * (1 + 1e-12), v, gates, state, mode="reference")
+    return bool(torch.isfinite(y).all() and y.abs().max() > 1e-3) and relative_error(y_nudged, y) < 1e-8
 
 
 @pytest.mark.parametrize("preset", ["titans", "moneta", "yaad", "memora"])

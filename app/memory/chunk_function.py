@@ -1,0 +1,239 @@
+"""A hand-written backward for one chunk of the chunked path, for read="chunk".
+
+Autograd through `chunk_step` keeps every intermediate of every chunk alive until the backward:
+the keys' and queries' activations, the inner errors, the weighted copies of the write. Most of
+the training step's peak memory is those. This `autograd.Function` keeps only what it was given
+(the chunk's start weights and momentum, q, k, v and the chunk's coefficients) and recomputes the
+rest in its backward from the start weights, which costs one forward pass per chunk and saves
+almost all the memory that grows with the sequence.
+
+The backward is the chain rule through the chunk written out (notation of DESIGN.md, one batch
+and head; layer l has input h_{l-1}, pre-activation z_l, weight W_l; f = z_L; e_l = dl/dz_l):
+
+    keys    h_0 = k,  z_l = h_{l-1} W_l^T,  h_l = act(z_l),  pred = T(k, f)    (T: output transform)
+    errors  e_L = T_f^*(g(pred, v)),  e_l = act'(z_l) * (e_{l+1} W_{l+1})
+    read    y = M_W(q)                                                         (read="chunk")
+    write   R_l' = a R_l + s S_l - sum_i c_i e_{l,i} h_{l-1,i}^T
+            S_l' = e S_l - sum_i d_i e_{l,i} h_{l-1,i}^T
+
+Its reverse runs write -> errors (second derivatives of the activation and of T) -> keys, and the
+queries' plain MLP backward. It covers retention none / decay (the applied weights are the raw
+ones) and the l2 / dot biases; other specs keep autograd (see `supports`). A float64 test holds it
+equal to autograd through `chunk_step` on random inputs of several shapes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .functional import (
+    activation,
+    activation_derivative,
+    activation_second_derivative,
+    apply_layer,
+    layer_norm_backward,
+    output_transform,
+)
+from .spec import MemorySpec
+
+
+def supports(spec: MemorySpec) -> bool:
+    """Whether `ChunkWrite` handles this spec (others run the chunk under autograd)."""
+    return spec.read == "chunk" and spec.retention in ("none", "decay") and spec.bias in ("l2", "dot")
+
+
+def mlp_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    """Each layer's input h_{l-1} and pre-activation z_l for inputs x (the last z is f)."""
+    inputs, pre = [], []
+    h = x
+    for index, weight in enumerate(weights):
+        inputs.append(h)
+        z = apply_layer(weight, h)
+        pre.append(z)
+        if index < len(weights) - 1:
+            h = activation(spec, z)
+    return inputs, pre
+
+
+def inner_gradient(spec: MemorySpec, f: Tensor, k: Tensor, v: Tensor) -> Tensor:
+    """g = dl/dpred for the l2 and dot biases, at pred = T(k, f)."""
+    if spec.bias == "dot":
+        return -v.expand_as(f)
+    return output_transform(spec, k, f) - v
+
+
+class ChunkWrite(torch.autograd.Function):
+    """(q, k, v, coefficients, R_1..R_L, S_1..S_L) -> (y, R_1'..R_L', S_1'..S_L') for one full chunk.
+
+    Coefficients are the chunk's last rows: a, s, e (B, H) and c, d (B, H, n); s, e, d and the
+    momentum are absent (None / empty) without momentum. `slots`, when given, are tensors of the
+    new state's shapes that receive it (see `run_chunked`'s arena).
+    """
+
+    @staticmethod
+    def forward(ctx, spec, slots, q, k, v, a, s, c, e, d, *state):  # noqa: D102
+        layers = len(state) if s is None else len(state) // 2
+        weights, momentum = list(state[:layers]), list(state[layers:]) or None
+        inputs, pre = mlp_forward(spec, weights, k)
+        errors = _errors(spec, weights, pre, k, v)
+        q_inputs, q_pre = mlp_forward(spec, weights, q)
+        y = output_transform(spec, q, q_pre[-1])
+        to_raw = _weighted_outer(c, errors, inputs)
+        new_raw = [_scale(a, w) - t for w, t in zip(weights, to_raw, strict=True)]
+        new_momentum = []
+        if momentum is not None:
+            to_velocity = _weighted_outer(d, errors, inputs)
+            new_raw = [r + _scale(s, m) for r, m in zip(new_raw, momentum, strict=True)]
+            new_momentum = [_scale(e, m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+        ctx.spec = spec
+        ctx.layers = layers
+        ctx.save_for_backward(q, k, v, a, s, c, e, d, *state)
+        new_state = [*new_raw, *new_momentum]
+        if slots is not None:
+            new_state = [slot.copy_(t) for slot, t in zip(slots, new_state, strict=True)]
+        return (y, *new_state)
+
+    @staticmethod
+    def backward(ctx, dy, *d_state):  # noqa: D102
+        spec, layers = ctx.spec, ctx.layers
+        q, k, v, a, s, c, e, d, *state = ctx.saved_tensors
+        weights, momentum = state[:layers], state[layers:] or None
+        d_raw = [
+            torch.zeros_like(w) if g is None else g for w, g in zip(weights, d_state[:layers], strict=True)
+        ]
+        d_velocity = None
+        if momentum is not None:
+            d_velocity = [
+                torch.zeros_like(m) if g is None else g
+                for m, g in zip(momentum, d_state[layers:], strict=True)
+            ]
+        last = layers - 1
+
+        # Recompute the chunk's forward from its start weights.
+        inputs, pre = mlp_forward(spec, weights, k)
+        errors = _errors(spec, weights, pre, k, v)
+
+        # Retention and momentum: R' = a R + s S + ..., S' = e S + ...
+        d_weights = [_scale(a, g) for g in d_raw]
+        d_a = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
+        d_s = d_e = d_momentum = None
+        if momentum is not None:
+            d_momentum = [_scale(s, gr) + _scale(e, gv) for gr, gv in zip(d_raw, d_velocity, strict=True)]
+            d_s = sum(_dot(g, m) for g, m in zip(d_raw, momentum, strict=True))
+            d_e = sum(_dot(g, m) for g, m in zip(d_velocity, momentum, strict=True))
+
+        # The write: -sum_i c_i e_i x_i^T (and -sum_i d_i e_i x_i^T into the momentum).
+        d_errors, d_inputs = [], []
+        d_c = torch.zeros_like(c)
+        d_d = None if d is None else torch.zeros_like(d)
+        for index in range(layers):
+            x, err = inputs[index], errors[index]
+            targets = [-d_raw[index]] if momentum is None else [-d_raw[index], -d_velocity[index]]
+            rows = [c] if momentum is None else [c, d]
+            both = torch.cat(targets, dim=-2)  # (R x out, in)
+            projected = (x @ both.transpose(-1, -2)).split(err.shape[-1], dim=-1)  # x_i G_r^T
+            d_err = sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True))
+            d_c = d_c + (err * projected[0]).sum(-1)
+            if momentum is not None:
+                d_d = d_d + (err * projected[1]).sum(-1)
+            weighted = torch.cat([row.unsqueeze(-1) * err for row in rows], dim=-1)  # (n, R x out)
+            d_inputs.append(weighted @ both)
+            d_errors.append(d_err)
+
+        # The errors: e_l = act'(z_l) * (e_{l+1} W_{l+1}), from the bottom layer up.
+        d_pre = [None] * layers
+        for index in range(last):
+            upper = errors[index + 1] @ weights[index + 1]
+            d_pre[index] = d_errors[index] * upper * activation_second_derivative(spec, pre[index])
+            d_upper = d_errors[index] * activation_derivative(spec, pre[index])
+            d_errors[index + 1] = d_errors[index + 1] + d_upper @ weights[index + 1].transpose(-1, -2)
+            d_weights[index + 1] = d_weights[index + 1] + errors[index + 1].transpose(-1, -2) @ d_upper
+
+        # e_L = T_f^*(g) with g = g(T(k, f), v): back to f, k and v.
+        f = pre[-1]
+        d_f, d_k, d_v = _top_backward(spec, f, k, v, d_errors[last])
+
+        # The keys' forward, from the top layer down.
+        d_z = d_f
+        for index in range(last, -1, -1):
+            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ inputs[index]
+            d_h = d_z @ weights[index] + d_inputs[index]
+            if index == 0:
+                d_k = d_k + d_h
+            else:
+                d_z = d_h * activation_derivative(spec, pre[index - 1]) + d_pre[index - 1]
+
+        # The queries: y = T(q, f_q), a plain MLP backward.
+        q_inputs, q_pre = mlp_forward(spec, weights, q)
+        d_q, d_z = _transform_backward(spec, q_pre[-1], dy)
+        for index in range(last, -1, -1):
+            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ q_inputs[index]
+            d_h = d_z @ weights[index]
+            if index == 0:
+                d_q = d_q + d_h
+            else:
+                d_z = d_h * activation_derivative(spec, q_pre[index - 1])
+
+        d_state_out = [*d_weights, *(d_momentum or [])]
+        return (None, None, d_q, d_k, d_v, d_a, d_s, d_c, d_e, d_d, *d_state_out)
+
+
+def _errors(spec: MemorySpec, weights, pre: list[Tensor], k: Tensor, v: Tensor) -> list[Tensor]:
+    """e_l = dl/dz_l for every layer, at the start weights."""
+    f = pre[-1]
+    grad = inner_gradient(spec, f, k, v)
+    if spec.norm:
+        grad = layer_norm_backward(f, grad)
+    errors = [grad] * len(weights)
+    for index in range(len(weights) - 1, 0, -1):
+        grad = (grad @ weights[index]) * activation_derivative(spec, pre[index - 1])
+        errors[index - 1] = grad
+    return errors
+
+
+def _transform_backward(spec: MemorySpec, f: Tensor, d_out: Tensor) -> tuple[Tensor | float, Tensor]:
+    """Gradients (to x, to f) of T(x, f) for an output gradient d_out."""
+    d_x = d_out if (spec.residual or spec.norm) else 0.0
+    return d_x, layer_norm_backward(f, d_out) if spec.norm else d_out
+
+
+def _top_backward(spec: MemorySpec, f: Tensor, k: Tensor, v: Tensor, d_top: Tensor):
+    """Gradients (to f, k, v) of e_L = T_f^*(g(T(k, f), v)) for an output gradient d_top."""
+    d_f = torch.zeros_like(f)
+    if spec.norm:
+        # e_L = LN'(f)^T g: the Jacobian of LayerNorm (no affine) is symmetric, so the g-part of the
+        # gradient is LN'(f) d_top; the f-part (a second derivative) comes from autograd on the
+        # chunk's small (n x d_v) tensors.
+        with torch.enable_grad():
+            f_ = f.detach().requires_grad_(True)
+            g = inner_gradient(spec, f, k, v).detach()
+            (d_f,) = torch.autograd.grad(layer_norm_backward(f_, g), f_, d_top)
+        d_g = layer_norm_backward(f, d_top)
+    else:
+        d_g = d_top
+    d_v = -d_g
+    if spec.bias == "dot":
+        return d_f, torch.zeros_like(k), d_v
+    # l2: g = T(k, f) - v
+    d_k, d_from_g = _transform_backward(spec, f, d_g)
+    d_k = d_k if isinstance(d_k, Tensor) else torch.zeros_like(k)
+    return d_f + d_from_g, d_k, d_v
+
+
+def _weighted_outer(rows: Tensor, errors: list[Tensor], inputs: list[Tensor]) -> list[Tensor]:
+    """sum_i w_i e_{l,i} x_{l,i}^T per layer, for token weights rows (B, H, n)."""
+    return [err.transpose(-1, -2) @ (rows.unsqueeze(-1) * x) for err, x in zip(errors, inputs, strict=True)]
+
+
+def _zeros_for_none(grads, like) -> list[Tensor]:
+    """Autograd passes None for an output nobody used."""
+    return [torch.zeros_like(t) if g is None else g for g, t in zip(grads, like, strict=True)]
+
+
+def _scale(factor: Tensor, matrix: Tensor) -> Tensor:
+    return factor[..., None, None] * matrix
+
+
+def _dot(x: Tensor, y: Tensor) -> Tensor:
+    return (x * y).sum(dim=(-2, -1))
