@@ -54,6 +54,7 @@ def test_hand_backward_equals_autograd_reference(
 ):  # fmt: skip
     linear = structure == "linear"
     assume(not (linear and output != "plain"))  # a linear memory has no residual / norm
+    assume(not (output == "norm" and dim < 3))  # LayerNorm of 2 values is +-1: its derivatives blow up
     spec = MemorySpec(
         structure=structure,
         depth=1 if linear else depth,
@@ -76,8 +77,10 @@ def test_hand_backward_equals_autograd_reference(
     if length >= 2 * chunk_size:  # the hand-written path ran (a full chunk wrote the state)
         assert type(final.weights[0].grad_fn).__name__ == "ChunkWriteBackward"
     oracle, _ = gradients(spec, "reference", problem)
+    # 1e-8, not the outputs' 1e-9: the gradients go through second derivatives (of the activation
+    # and the LayerNorm), which round a little worse; a wrong term shows as 1e-3 or more.
     for got, expected in zip(fast, oracle, strict=True):
-        assert relative_error(got, expected) < 1e-9
+        assert relative_error(got, expected) < 1e-8
 
 
 @pytest.mark.parametrize("output", ["plain", "residual", "norm"])
