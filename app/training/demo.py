@@ -70,8 +70,9 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
             "",
             format_table(
                 online.online_rows,
-                "Prequential protocol (forecast, reveal, the memory reads it; "
-                "frozen = the memory never reads the stream, only each lookback window):",
+                "Prequential protocol (forecast, reveal, the memory reads it). frozen: the memory\n"
+                "reads only each lookback window; frozen-at-test-start: it read the series up to the\n"
+                "test part, then stops:",
             ),
             "",
             f"forecast:   {forecast_path} ({len(frame)} rows: unique_id, ds, yhat)",

@@ -15,6 +15,9 @@ All values here are scaled (the train-only scaler of the pipeline); metrics are 
   "adapting": the memory has read every revealed row before the window (the whole series so far).
   "frozen": the same trained weights, but the memory state is never advanced by the stream: each
   forecast starts from the initial (trained) memory and reads only its lookback window.
+  "frozen-at-test-start": the memory reads the series up to the start of the test part, then its
+  state is fixed; each forecast reads its lookback window from that state. Against "adapting" this
+  isolates what learning from the revealed test rows adds; against "frozen", what the history adds.
 """
 
 from __future__ import annotations
@@ -43,12 +46,15 @@ def forecast_windows(
     starts: Sequence[int],
     *,
     memorize: bool | None = None,
+    history_until: int | None = None,
     batch_size: int = 256,
 ) -> np.ndarray:
     """(len(starts), horizon, n_targets) forecasts; window i reads rows before starts[i] only.
 
     memorize: for a Forecaster, None follows its config; True reads the whole series before each
     window (its memory state carried along), False only the lookback window.
+    history_until: with memorize, the memory reads history rows before this row only (its state is
+    then fixed: later rows reach the model only through each lookback window).
     """
     was_training = net.training
     net.eval()
@@ -67,7 +73,13 @@ def forecast_windows(
         patch = net.config.patch_len
         order = sorted(range(len(starts)), key=lambda i: starts[i])
         state, done = net.initial_state(1), 0
-        for k, group in itertools.groupby(order, key=lambda i: (starts[i] - lookback) // patch):
+        limit = None if history_until is None else history_until // patch
+
+        def patches_before(i: int) -> int:
+            k = (starts[i] - lookback) // patch
+            return k if limit is None else min(k, limit)
+
+        for k, group in itertools.groupby(order, key=patches_before):
             if k > done:
                 # The memory reads the rows revealed since the last window (whole patches only).
                 state = net.encode_history(x[None, done * patch : k * patch], state)
@@ -161,6 +173,7 @@ def online_protocol(
     forecasts = {
         "adapting": forecast_windows(net, values, starts, memorize=True),
         "frozen": forecast_windows(net, values, starts, memorize=False),
+        "frozen-at-test-start": forecast_windows(net, values, starts, memorize=True, history_until=start),
     }
     rows = []
     for name, yhat in forecasts.items():

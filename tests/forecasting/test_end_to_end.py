@@ -60,7 +60,7 @@ def test_checkpoint_forecasts_and_evaluates(trained, slice_csv, tmp_path):
     models = {row["model"] for row in report.rows}
     assert models == {"demo", "seasonal-naive", "dlinear"}
     assert {row["horizon"] for row in report.rows} == {24, 48}
-    assert {row["model"] for row in report.online_rows} == {"adapting", "frozen"}
+    assert {row["model"] for row in report.online_rows} == {"adapting", "frozen", "frozen-at-test-start"}
     assert all(np.isfinite(row["mse"]) and row["mse"] > 0 for row in report.rows + report.online_rows)
     assert report.plot.is_file() and report.plot.read_bytes()[:4] == b"\x89PNG"
 

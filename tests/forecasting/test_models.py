@@ -113,3 +113,21 @@ def test_channels_beyond_targets_and_covariates_are_ignored():
         net(x[..., :1])
     with pytest.raises(ValueError, match="at least lookback=32 rows"):
         net(x[:, :31])
+
+
+def test_history_until_fixes_the_memory_state():
+    net = tiny()
+    values = torch.randn(200, 3)
+    starts = [120, 150, 190]
+    fixed = forecast_windows(net, values, starts, memorize=True, history_until=80)
+    with torch.no_grad():
+        # History = whole patches of rows [0, 80), then a gap, then each 32-row window.
+        expected = []
+        for s in starts:
+            state = net.encode_history(values[None, :80])
+            expected.append(net.forecast_window(values[None, s - 32 : s], state)[0].numpy())
+    np.testing.assert_allclose(fixed, np.stack(expected), atol=2e-5)
+    # Rows after 80 and before a window change nothing but that window's own forecast.
+    changed = values.clone()
+    changed[81:87] += 5.0  # after row 80, before the first window (rows 88-119)
+    np.testing.assert_allclose(forecast_windows(net, changed, starts, memorize=True, history_until=80), fixed)
