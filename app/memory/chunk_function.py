@@ -29,7 +29,7 @@ from torch import Tensor
 
 from .functional import (
     activation,
-    activation_derivative,
+    activation_backward,
     activation_second_derivative,
     apply_layer,
     layer_norm_backward,
@@ -75,10 +75,10 @@ class ChunkWrite(torch.autograd.Function):
     def forward(ctx, spec, slots, q, k, v, a, s, c, e, d, *state):  # noqa: D102
         layers = len(state) if s is None else len(state) // 2
         weights, momentum = list(state[:layers]), list(state[layers:]) or None
-        inputs, pre = mlp_forward(spec, weights, k)
+        both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
+        inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
         errors = _errors(spec, weights, pre, k, v)
-        q_inputs, q_pre = mlp_forward(spec, weights, q)
-        y = output_transform(spec, q, q_pre[-1])
+        y = output_transform(spec, q, both_pre[-1][..., k.shape[-2] :, :])
         to_raw = _weighted_outer(c, errors, inputs)
         new_raw = [_scale(a, w) - t for w, t in zip(weights, to_raw, strict=True)]
         new_momentum = []
@@ -110,8 +110,10 @@ class ChunkWrite(torch.autograd.Function):
             ]
         last = layers - 1
 
-        # Recompute the chunk's forward from its start weights.
-        inputs, pre = mlp_forward(spec, weights, k)
+        # Recompute the chunk's forward from its start weights (keys and queries in one pass).
+        n = k.shape[-2]
+        both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
+        inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
         errors = _errors(spec, weights, pre, k, v)
 
         # Retention and momentum: R' = a R + s S + ..., S' = e S + ...
@@ -129,16 +131,17 @@ class ChunkWrite(torch.autograd.Function):
         d_d = None if d is None else torch.zeros_like(d)
         for index in range(layers):
             x, err = inputs[index], errors[index]
-            targets = [-d_raw[index]] if momentum is None else [-d_raw[index], -d_velocity[index]]
+            # The write subtracts: the signs are applied to the (smaller) results below.
+            targets = [d_raw[index]] if momentum is None else [d_raw[index], d_velocity[index]]
             rows = [c] if momentum is None else [c, d]
             both = torch.cat(targets, dim=-2)  # (R x out, in)
             projected = (x @ both.transpose(-1, -2)).split(err.shape[-1], dim=-1)  # x_i G_r^T
-            d_err = sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True))
-            d_c = d_c + (err * projected[0]).sum(-1)
+            d_err = -sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True))
+            d_c = d_c - (err * projected[0]).sum(-1)
             if momentum is not None:
-                d_d = d_d + (err * projected[1]).sum(-1)
+                d_d = d_d - (err * projected[1]).sum(-1)
             weighted = torch.cat([row.unsqueeze(-1) * err for row in rows], dim=-1)  # (n, R x out)
-            d_inputs.append(weighted @ both)
+            d_inputs.append((weighted @ both).neg_())
             d_errors.append(d_err)
 
         # The errors: e_l = act'(z_l) * (e_{l+1} W_{l+1}), from the bottom layer up.
@@ -146,7 +149,7 @@ class ChunkWrite(torch.autograd.Function):
         for index in range(last):
             upper = errors[index + 1] @ weights[index + 1]
             d_pre[index] = d_errors[index] * upper * activation_second_derivative(spec, pre[index])
-            d_upper = d_errors[index] * activation_derivative(spec, pre[index])
+            d_upper = activation_backward(spec, d_errors[index], pre[index])
             d_errors[index + 1] = d_errors[index + 1] + d_upper @ weights[index + 1].transpose(-1, -2)
             d_weights[index + 1] = d_weights[index + 1] + errors[index + 1].transpose(-1, -2) @ d_upper
 
@@ -154,29 +157,26 @@ class ChunkWrite(torch.autograd.Function):
         f = pre[-1]
         d_f, d_k, d_v = _top_backward(spec, f, k, v, d_errors[last])
 
-        # The keys' forward, from the top layer down.
-        d_z = d_f
+        # The forward of the keys and of the queries (y = T(q, f_q)), from the top layer down, together.
+        d_q, d_f_q = _transform_backward(spec, both_pre[-1][..., n:, :], dy)
+        d_z = torch.cat([d_f, d_f_q], dim=-2)
         for index in range(last, -1, -1):
-            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ inputs[index]
-            d_h = d_z @ weights[index] + d_inputs[index]
-            if index == 0:
-                d_k = d_k + d_h
-            else:
-                d_z = d_h * activation_derivative(spec, pre[index - 1]) + d_pre[index - 1]
-
-        # The queries: y = T(q, f_q), a plain MLP backward.
-        q_inputs, q_pre = mlp_forward(spec, weights, q)
-        d_q, d_z = _transform_backward(spec, q_pre[-1], dy)
-        for index in range(last, -1, -1):
-            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ q_inputs[index]
+            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ both_inputs[index]
             d_h = d_z @ weights[index]
+            d_h[..., :n, :] += d_inputs[index]
             if index == 0:
-                d_q = d_q + d_h
+                d_k, d_q = d_k + d_h[..., :n, :], d_q + d_h[..., n:, :]
             else:
-                d_z = d_h * activation_derivative(spec, q_pre[index - 1])
+                d_z = activation_backward(spec, d_h, both_pre[index - 1])
+                d_z[..., :n, :] += d_pre[index - 1]
 
         d_state_out = [*d_weights, *(d_momentum or [])]
         return (None, None, d_q, d_k, d_v, d_a, d_s, d_c, d_e, d_d, *d_state_out)
+
+
+def _keys_part(tensors: list[Tensor], k: Tensor) -> list[Tensor]:
+    """The keys' rows of a pass over [k; q]."""
+    return [t[..., : k.shape[-2], :] for t in tensors]
 
 
 def _errors(spec: MemorySpec, weights, pre: list[Tensor], k: Tensor, v: Tensor) -> list[Tensor]:
@@ -187,7 +187,7 @@ def _errors(spec: MemorySpec, weights, pre: list[Tensor], k: Tensor, v: Tensor) 
         grad = layer_norm_backward(f, grad)
     errors = [grad] * len(weights)
     for index in range(len(weights) - 1, 0, -1):
-        grad = (grad @ weights[index]) * activation_derivative(spec, pre[index - 1])
+        grad = activation_backward(spec, grad @ weights[index], pre[index - 1])
         errors[index - 1] = grad
     return errors
 
