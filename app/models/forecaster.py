@@ -51,6 +51,8 @@ class ForecasterConfig(BaseModel):
     memorize_history: test-time memorisation of the rows before the window (see the module doc).
     memorize_chunk: history tokens per streamed piece.
     dropout: on the flattened window representation before the head.
+    linear_skip: add a linear map of the (normalised) window straight to the horizon, shared across
+        channels, so the backbone learns what a linear forecast misses.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -67,6 +69,7 @@ class ForecasterConfig(BaseModel):
     memorize_history: bool = True
     memorize_chunk: int = Field(256, ge=1)
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    linear_skip: bool = False
 
     @model_validator(mode="after")
     def _patches_fit(self) -> ForecasterConfig:
@@ -154,6 +157,7 @@ class Forecaster(nn.Module):
         self.backbone = Backbone(config.backbone)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(config.n_patches * d_model, config.horizon)
+        self.skip = nn.Linear(config.lookback, config.horizon) if config.linear_skip else None
 
     # ------------------------------------------------------------------ tokens
 
@@ -222,7 +226,10 @@ class Forecaster(nn.Module):
         out, _ = self.backbone(tokens, state)
         batch = window.shape[0]
         yhat = self.head(self.dropout(out.flatten(1)))  # (B * n_targets, horizon)
-        yhat = yhat.reshape(batch, cfg.n_targets, cfg.horizon).transpose(1, 2)
+        yhat = yhat.reshape(batch, cfg.n_targets, cfg.horizon)
+        if self.skip is not None:
+            yhat = yhat + self.skip(targets.transpose(1, 2))
+        yhat = yhat.transpose(1, 2)
         if self.revin is not None:
             yhat = self.revin.denormalize(yhat, stats)
         return yhat

@@ -71,6 +71,7 @@ class ModelSection(BaseModel):
     memorize_history: bool = True
     memorize_chunk: int = Field(256, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
+    linear_skip: bool = False
 
     @field_validator("kind")
     @classmethod

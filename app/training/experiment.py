@@ -105,6 +105,7 @@ def net_config(config: ExperimentConfig, series: StreamSeries) -> tuple[str, dic
         "memorize_history": model.memorize_history,
         "memorize_chunk": model.memorize_chunk,
         "dropout": model.dropout,
+        "linear_skip": model.linear_skip,
     }
 
 

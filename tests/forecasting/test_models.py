@@ -43,6 +43,14 @@ def test_forecaster_shapes_and_channel_independence():
     x3 = x.clone()
     x3[:, -5:, 2] += 3.0
     assert not torch.allclose(net(x3)[..., 0], net(x)[..., 0])
+    skip = tiny(linear_skip=True)
+    assert skip(x).shape == (3, 8, 2)
+    with torch.no_grad():
+        skip.skip.weight.zero_()
+        skip.skip.bias.zero_()
+    without = tiny()
+    without.load_state_dict({k: v for k, v in skip.state_dict().items() if not k.startswith("skip.")})
+    assert torch.allclose(skip(x), without(x))
 
 
 def test_history_older_than_the_window_shapes_the_forecast_only_when_memorising():
