@@ -40,7 +40,7 @@ from .spec import MemorySpec
 
 def supports(spec: MemorySpec) -> bool:
     """Whether `ChunkWrite` handles this spec (others run the chunk under autograd)."""
-    return spec.read == "chunk" and spec.retention in ("none", "decay") and spec.bias in ("l2", "dot")
+    return spec.retention in ("none", "decay") and spec.bias in ("l2", "dot")
 
 
 def mlp_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
@@ -66,26 +66,34 @@ def inner_gradient(spec: MemorySpec, f: Tensor, k: Tensor, v: Tensor) -> Tensor:
 class ChunkWrite(torch.autograd.Function):
     """(q, k, v, coefficients, R_1..R_L, S_1..S_L) -> (y, R_1'..R_L', S_1'..S_L') for one full chunk.
 
-    Coefficients are the chunk's last rows: a, s, e (B, H) and c, d (B, H, n); s, e, d and the
-    momentum are absent (None / empty) without momentum. `slots`, when given, are tensors of the
-    new state's shapes that receive it (see `run_chunked`'s arena).
+    Coefficients as `chunk_coefficients` / `write_coefficients` give them: a, s (B, H, m) and
+    c (B, H, m, n), with m = n for read="token" (every token's row) and m = 1 for read="chunk" (the
+    last row only); e (B, H, 1) and d (B, H, 1, n), the last rows. s, e, d and the momentum are
+    absent (None / empty) without momentum. `slots`, when given, are tensors of the new state's
+    shapes that receive it (see `run_chunked`'s arena).
     """
 
     @staticmethod
     def forward(ctx, spec, slots, q, k, v, a, s, c, e, d, *state):  # noqa: D102
         layers = len(state) if s is None else len(state) // 2
         weights, momentum = list(state[:layers]), list(state[layers:]) or None
-        both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
-        inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
-        errors = _errors(spec, weights, pre, k, v)
-        y = output_transform(spec, q, both_pre[-1][..., k.shape[-2] :, :])
-        to_raw = _weighted_outer(c, errors, inputs)
-        new_raw = [_scale(a, w) - t for w, t in zip(weights, to_raw, strict=True)]
+        if spec.read == "chunk":
+            both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
+            inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
+            y = output_transform(spec, q, both_pre[-1][..., k.shape[-2] :, :])
+            errors = _errors(spec, weights, pre, k, v)
+        else:
+            inputs, pre = mlp_forward(spec, weights, k)
+            errors = _errors(spec, weights, pre, k, v)
+            read = _token_read(spec, weights, momentum, inputs, errors, q, a, s, c)
+            y = output_transform(spec, q, read[-1][-1])
+        to_raw = _weighted_outer(c[..., -1, :], errors, inputs)
+        new_raw = [_scale(a[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
         new_momentum = []
         if momentum is not None:
-            to_velocity = _weighted_outer(d, errors, inputs)
-            new_raw = [r + _scale(s, m) for r, m in zip(new_raw, momentum, strict=True)]
-            new_momentum = [_scale(e, m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+            to_velocity = _weighted_outer(d[..., -1, :], errors, inputs)
+            new_raw = [r + _scale(s[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
+            new_momentum = [_scale(e[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)]
         ctx.spec = spec
         ctx.layers = layers
         ctx.save_for_backward(q, k, v, a, s, c, e, d, *state)
@@ -99,50 +107,81 @@ class ChunkWrite(torch.autograd.Function):
         spec, layers = ctx.spec, ctx.layers
         q, k, v, a, s, c, e, d, *state = ctx.saved_tensors
         weights, momentum = state[:layers], state[layers:] or None
-        d_raw = [
-            torch.zeros_like(w) if g is None else g for w, g in zip(weights, d_state[:layers], strict=True)
-        ]
-        d_velocity = None
-        if momentum is not None:
-            d_velocity = [
-                torch.zeros_like(m) if g is None else g
-                for m, g in zip(momentum, d_state[layers:], strict=True)
-            ]
+        d_raw = _zeros_for_none(d_state[:layers], weights)
+        d_velocity = None if momentum is None else _zeros_for_none(d_state[layers:], momentum)
         last = layers - 1
-
-        # Recompute the chunk's forward from its start weights (keys and queries in one pass).
         n = k.shape[-2]
-        both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
-        inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
+
+        # Recompute the chunk's forward from its start weights (read="chunk": keys and queries in
+        # one pass).
+        if spec.read == "chunk":
+            both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
+            inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
+        else:
+            inputs, pre = mlp_forward(spec, weights, k)
         errors = _errors(spec, weights, pre, k, v)
 
-        # Retention and momentum: R' = a R + s S + ..., S' = e S + ...
-        d_weights = [_scale(a, g) for g in d_raw]
-        d_a = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
-        d_s = d_e = d_momentum = None
+        # Retention and momentum: R' = a R + s S + ..., S' = e S + ... (last rows).
+        d_weights = [_scale(a[..., -1], g) for g in d_raw]
+        d_a, d_s, d_c = torch.zeros_like(a), None, torch.zeros_like(c)
+        d_a[..., -1] = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
+        d_e = d_d = d_momentum = None
         if momentum is not None:
-            d_momentum = [_scale(s, gr) + _scale(e, gv) for gr, gv in zip(d_raw, d_velocity, strict=True)]
-            d_s = sum(_dot(g, m) for g, m in zip(d_raw, momentum, strict=True))
-            d_e = sum(_dot(g, m) for g, m in zip(d_velocity, momentum, strict=True))
+            d_momentum = [
+                _scale(s[..., -1], gr) + _scale(e[..., -1], gv)
+                for gr, gv in zip(d_raw, d_velocity, strict=True)
+            ]
+            d_s, d_d = torch.zeros_like(s), torch.zeros_like(d)
+            d_s[..., -1] = sum(_dot(g, m) for g, m in zip(d_raw, momentum, strict=True))
+            d_e = sum(_dot(g, m) for g, m in zip(d_velocity, momentum, strict=True)).unsqueeze(-1)
 
         # The write: -sum_i c_i e_i x_i^T (and -sum_i d_i e_i x_i^T into the momentum).
         d_errors, d_inputs = [], []
-        d_c = torch.zeros_like(c)
-        d_d = None if d is None else torch.zeros_like(d)
+        rows = [c[..., -1, :]] if momentum is None else [c[..., -1, :], d[..., -1, :]]
         for index in range(layers):
             x, err = inputs[index], errors[index]
             # The write subtracts: the signs are applied to the (smaller) results below.
             targets = [d_raw[index]] if momentum is None else [d_raw[index], d_velocity[index]]
-            rows = [c] if momentum is None else [c, d]
             both = torch.cat(targets, dim=-2)  # (R x out, in)
             projected = (x @ both.transpose(-1, -2)).split(err.shape[-1], dim=-1)  # x_i G_r^T
-            d_err = -sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True))
-            d_c = d_c - (err * projected[0]).sum(-1)
+            d_errors.append(-sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True)))
+            d_c[..., -1, :] -= (err * projected[0]).sum(-1)
             if momentum is not None:
-                d_d = d_d - (err * projected[1]).sum(-1)
+                d_d[..., -1, :] -= (err * projected[1]).sum(-1)
             weighted = torch.cat([row.unsqueeze(-1) * err for row in rows], dim=-1)  # (n, R x out)
             d_inputs.append((weighted @ both).neg_())
-            d_errors.append(d_err)
+
+        # read="token": each token's W_j in dual form, back to the queries, the state, the
+        # coefficients, and the keys' errors and inputs (before those are used below).
+        d_q = None
+        if spec.read == "token":
+            read = _token_read(spec, weights, momentum, inputs, errors, q, a, s, c)
+            d_q, d_z = _transform_backward(spec, read[-1][-1], dy)
+            for index in range(last, -1, -1):
+                u, from_raw, from_velocity, scores, z = read[index]
+                d_a += (d_z * from_raw).sum(-1)
+                pieces, matrices = [a.unsqueeze(-1) * d_z], [weights[index]]
+                if momentum is not None:
+                    d_s += (d_z * from_velocity).sum(-1)
+                    pieces.append(s.unsqueeze(-1) * d_z)
+                    matrices.append(momentum[index])
+                stacked = torch.cat(pieces, dim=-1)  # (n, R x out)
+                d_u = stacked @ torch.cat(matrices, dim=-2)
+                to_state = (stacked.transpose(-1, -2) @ u).split(z.shape[-1], dim=-2)
+                d_weights[index] = d_weights[index] + to_state[0]
+                if momentum is not None:
+                    d_momentum[index] = d_momentum[index] + to_state[1]
+                # z -= (C * scores) e: scores = u x^T.
+                d_mix = -(d_z @ errors[index].transpose(-1, -2))  # d (C * scores)
+                d_errors[index] = d_errors[index] - (c * scores).transpose(-1, -2) @ d_z
+                d_c += d_mix * scores
+                d_scores = d_mix * c
+                d_u = d_u + d_scores @ inputs[index]
+                d_inputs[index] = d_inputs[index] + d_scores.transpose(-1, -2) @ u
+                if index == 0:
+                    d_q = d_q + d_u
+                else:
+                    d_z = activation_backward(spec, d_u, read[index - 1][-1])
 
         # The errors: e_l = act'(z_l) * (e_{l+1} W_{l+1}), from the bottom layer up.
         d_pre = [None] * layers
@@ -154,24 +193,47 @@ class ChunkWrite(torch.autograd.Function):
             d_weights[index + 1] = d_weights[index + 1] + errors[index + 1].transpose(-1, -2) @ d_upper
 
         # e_L = T_f^*(g) with g = g(T(k, f), v): back to f, k and v.
-        f = pre[-1]
-        d_f, d_k, d_v = _top_backward(spec, f, k, v, d_errors[last])
+        d_f, d_k, d_v = _top_backward(spec, pre[-1], k, v, d_errors[last])
 
-        # The forward of the keys and of the queries (y = T(q, f_q)), from the top layer down, together.
-        d_q, d_f_q = _transform_backward(spec, both_pre[-1][..., n:, :], dy)
-        d_z = torch.cat([d_f, d_f_q], dim=-2)
+        # The keys' forward (read="chunk": with the queries', y = T(q, f_q)), from the top layer down.
+        if spec.read == "chunk":
+            d_q, d_f_q = _transform_backward(spec, both_pre[-1][..., n:, :], dy)
+            d_z, through, through_pre = torch.cat([d_f, d_f_q], dim=-2), both_inputs, both_pre
+        else:
+            d_z, through, through_pre = d_f, inputs, pre
         for index in range(last, -1, -1):
-            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ both_inputs[index]
+            d_weights[index] = d_weights[index] + d_z.transpose(-1, -2) @ through[index]
             d_h = d_z @ weights[index]
             d_h[..., :n, :] += d_inputs[index]
             if index == 0:
-                d_k, d_q = d_k + d_h[..., :n, :], d_q + d_h[..., n:, :]
+                d_k = d_k + d_h[..., :n, :]
+                if spec.read == "chunk":
+                    d_q = d_q + d_h[..., n:, :]
             else:
-                d_z = activation_backward(spec, d_h, both_pre[index - 1])
+                d_z = activation_backward(spec, d_h, through_pre[index - 1])
                 d_z[..., :n, :] += d_pre[index - 1]
 
         d_state_out = [*d_weights, *(d_momentum or [])]
         return (None, None, d_q, d_k, d_v, d_a, d_s, d_c, d_e, d_d, *d_state_out)
+
+
+def _token_read(spec, weights, momentum, inputs, errors, q, a, s, c) -> list[tuple]:
+    """read="token" in dual form, layer by layer: (u, u R^T, u S^T or None, u x^T, z) per layer, with
+    z = a * (u R^T) + s * (u S^T) - (C * (u x^T)) e, u the layer's input (q for the first)."""
+    read, u = [], q
+    for index, weight in enumerate(weights):
+        from_raw = apply_layer(weight, u)
+        z = a.unsqueeze(-1) * from_raw
+        from_velocity = None
+        if momentum is not None:
+            from_velocity = apply_layer(momentum[index], u)
+            z = z + s.unsqueeze(-1) * from_velocity
+        scores = u @ inputs[index].transpose(-1, -2)
+        z = z - (c * scores) @ errors[index]
+        read.append((u, from_raw, from_velocity, scores, z))
+        if index < len(weights) - 1:
+            u = activation(spec, z)
+    return read
 
 
 def _keys_part(tensors: list[Tensor], k: Tensor) -> list[Tensor]:

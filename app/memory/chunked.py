@@ -213,11 +213,10 @@ def chunk_step(
     a, s, c, e, d = coefficients
     if write and supports(spec):
         # The hand-written backward (chunk_function.py): same math, a fraction of the memory.
-        last = lambda t: None if t is None else t[..., -1]  # noqa: E731
-        last_row = lambda t: None if t is None else t[..., -1, :]  # noqa: E731
+        last_rows = lambda t: None if t is None else t[..., -1:]  # noqa: E731
+        last_matrix_rows = lambda t: None if t is None else t[..., -1:, :]  # noqa: E731
         y, *state = ChunkWrite.apply(
-            spec, slots, qc, kc, vc, last(a), last(s), last_row(c), last(e), last_row(d),
-            *raw, *(velocity or []),
+            spec, slots, qc, kc, vc, a, s, c, last_rows(e), last_matrix_rows(d), *raw, *(velocity or []),
         )  # fmt: skip
         return y, state[: len(raw)], state[len(raw) :] or None
     last = len(raw) - 1

@@ -1,4 +1,8 @@
-"""The chunk's hand-written backward (chunk_function.py) against autograd through the reference."""
+"""The chunk's hand-written backward (chunk_function.py) against autograd through the reference.
+
+The other memory tests run it too (every preset it supports goes through it on full chunks); these
+cover its whole space: structures, depths, activations, outputs, biases, retention, momentum, reads.
+"""
 
 from __future__ import annotations
 
@@ -31,7 +35,7 @@ def gradients(spec: MemorySpec, mode: str, problem: dict, seed: int = 5):
     return torch.autograd.grad(loss, leaves, allow_unused=True, materialize_grads=True), final
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(
     structure=st.sampled_from(["linear", "mlp"]),
     depth=st.integers(2, 3),
@@ -41,6 +45,7 @@ def gradients(spec: MemorySpec, mode: str, problem: dict, seed: int = 5):
     bias=st.sampled_from(["l2", "dot"]),
     retention=st.sampled_from(["none", "decay"]),
     algorithm=st.sampled_from(["gd", "momentum"]),
+    read=st.sampled_from(["token", "chunk"]),
     chunk_size=st.sampled_from([1, 3, 8]),
     length=st.integers(1, 30),
     batch=st.integers(1, 2),
@@ -49,8 +54,8 @@ def gradients(spec: MemorySpec, mode: str, problem: dict, seed: int = 5):
     seed=st.integers(0, 2**16),
 )
 def test_hand_backward_equals_autograd_reference(
-    structure, depth, expansion, activation, output, bias, retention, algorithm, chunk_size, length, batch,
-    heads, dim, seed,
+    structure, depth, expansion, activation, output, bias, retention, algorithm, read, chunk_size, length,
+    batch, heads, dim, seed,
 ):  # fmt: skip
     linear = structure == "linear"
     assume(not (linear and output != "plain"))  # a linear memory has no residual / norm
@@ -66,7 +71,7 @@ def test_hand_backward_equals_autograd_reference(
         retention=retention,
         algorithm=algorithm,
         chunk_size=chunk_size,
-        read="chunk",
+        read=read,
         dim_key=dim,
         dim_value=dim,
     )
@@ -85,9 +90,10 @@ def test_hand_backward_equals_autograd_reference(
 
 @pytest.mark.parametrize("output", ["plain", "residual", "norm"])
 @pytest.mark.parametrize("bias", ["l2", "dot"])
-def test_hand_backward_passes_gradcheck(output, bias):
+@pytest.mark.parametrize("read", ["token", "chunk"])
+def test_hand_backward_passes_gradcheck(output, bias, read):
     spec = MemorySpec.preset(
-        "titans", dim_key=3, dim_value=3, expansion=1, chunk_size=2, read="chunk",
+        "titans", dim_key=3, dim_value=3, expansion=1, chunk_size=2, read=read,
         residual=output == "residual", norm=output == "norm", bias=bias,
     )  # fmt: skip
     q, k, v, gates, state = random_problem(spec, batch=1, heads=1, length=6, seed=2)
@@ -107,7 +113,8 @@ def test_hand_backward_passes_gradcheck(output, bias):
 
 
 def test_specs_outside_the_hand_backward_keep_autograd():
-    assert supports(MemorySpec.preset("titans", dim_key=4, dim_value=4, read="chunk"))
-    assert not supports(MemorySpec.preset("titans", dim_key=4, dim_value=4, read="token"))
-    for preset in ("moneta", "yaad", "memora"):  # lq / simplex retention, lp / huber biases
-        assert not supports(MemorySpec.preset(preset, dim_key=4, dim_value=4, read="chunk"))
+    for read in ("token", "chunk"):
+        for preset in ("titans", "linear_attention", "deltanet", "gated_deltanet"):
+            assert supports(MemorySpec.preset(preset, dim_key=4, dim_value=4, read=read))
+        for preset in ("moneta", "yaad", "memora"):  # lq / simplex retention, lp / huber biases
+            assert not supports(MemorySpec.preset(preset, dim_key=4, dim_value=4, read=read))
