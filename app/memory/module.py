@@ -40,10 +40,26 @@ class NeuralMemory(nn.Module):
     eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
     The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
     while the memory's weights learn inside the forward.
+
+    `learns` (default True): whether the memory writes in its forward (test-time learning). With
+    `learns = False` the forward only reads: theta (inner learning rate), eta (momentum) and alpha
+    (forget) are exactly 0 for the new tokens and for the unfinished chunk carried in the state, so
+    for every MIRAS preset the write is the identity: the momentum S_t = 0 * S_{t-1} - 0 * g_t = 0
+    and the raw state R_t = (1 - 0) R_{t-1} + S_t (or + 0 for gd) = R_{t-1} (decay, lq and simplex
+    retention all scale R by 1 - alpha). The weights stay those of the state passed in (W_0 for a new
+    stream) as of its last chunk boundary: writes still pending in a partial chunk seen while learning
+    are dropped, not applied. With the momentum algorithm the carried momentum does not survive: it
+    becomes 0 after the first write that lands with updates off (eta = 0), so switching back on
+    restarts it from 0. The Huber threshold delta is unchanged (it only acts through theta).
+    Everything else runs as usual: projections, convolution, positions and the partial chunk are still
+    carried, so streaming in pieces equals one pass. A plain attribute: not a parameter, not saved in
+    state dicts (a loaded model learns); it survives deepcopy and pickling of the module.
     """
 
     # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002.
     GATE_INIT_BIAS = {"theta": 0.0, "eta": 1.0, "alpha": -6.0, "delta": 0.5}
+    WRITE_GATES = ("theta", "eta", "alpha")
+    """The gates set to 0 when `learns` is False."""
 
     def __init__(
         self,
@@ -76,6 +92,7 @@ class NeuralMemory(nn.Module):
             for out_dim, in_dim in spec.weight_shapes()
         )
         self.to_out = nn.Linear(heads * spec.dim_value, d_model, bias=False)
+        self.learns = True
 
     def initial_state(self, batch: int) -> NeuralMemoryState:
         memory = MemoryState.initial(self.spec, list(self.initial_weights), batch)
@@ -93,7 +110,19 @@ class NeuralMemory(nn.Module):
             "alpha": torch.sigmoid,
             "delta": F.softplus,
         }
-        return {name: activate[name](raw[i]) for i, name in enumerate(self.gate_names)}
+        gates = {name: activate[name](raw[i]) for i, name in enumerate(self.gate_names)}
+        if not self.learns:
+            gates.update({name: torch.zeros_like(g) for name, g in gates.items() if name in self.WRITE_GATES})
+        return gates
+
+    def _frozen(self, state: MemoryState) -> MemoryState:
+        """`state` with the write gates of its unfinished chunk set to 0 (see `learns`)."""
+        if state.pending is None:
+            return state
+        pending = {
+            name: torch.zeros_like(t) if name in self.WRITE_GATES else t for name, t in state.pending.items()
+        }
+        return MemoryState(state.weights, state.momentum, state.position, pending)
 
     def forward(self, x: Tensor, state: NeuralMemoryState | None = None) -> tuple[Tensor, NeuralMemoryState]:
         if x.dim() != 3:
@@ -103,6 +132,7 @@ class NeuralMemory(nn.Module):
         mixed, conv_state = self.conv(self.to_qkv(x), state.conv)
         q, k, v = (self._split_heads(part) for part in mixed.split(self.qkv_widths, dim=-1))
         q, k = F.normalize(q, dim=-1), F.normalize(k, dim=-1)
-        y, memory = run_memory(self.spec, q, k, v, self.gates(x), state.memory, mode=self.mode)
+        memory = state.memory if self.learns else self._frozen(state.memory)
+        y, memory = run_memory(self.spec, q, k, v, self.gates(x), memory, mode=self.mode)
         y = y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
         return self.to_out(y), NeuralMemoryState(memory, conv_state)
