@@ -28,8 +28,9 @@ run with OpenMP's default wait policy, or PASSIVE when other processes are busy 
 and the JSON records the load they saw. A second,
 small section shows the chunked path's forward+backward peak memory as the chunk size b and the
 memory's size |W| vary, next to what materialising per-token gradients would take (T x |W|): the
-chunked path keeps O(T x hidden) activations plus a few weight-sized tensors per chunk, O((T/b) x
-|W|), so its memory falls as b grows until the O(T x b) coefficient matrices take over.
+chunked path's hand-written backward (app/memory/chunk_function.py) keeps each chunk's start weights
+and momentum, O((T/b) x |W|), and recomputes the rest chunk by chunk; read="token" also keeps the
+O(T x b) coefficient matrices of its dual-form reads. So memory falls as b grows until those take over.
 
 Prints one markdown table and writes JSON under benchmarks/results/.
 """

@@ -114,23 +114,34 @@ def _exclusive_products_from_end(x: Tensor) -> Tensor:
     return torch.cat([from_end[..., 1:], torch.ones_like(x[..., :1])], dim=-1)
 
 
+# Chunks whose coefficients are computed together: enough to batch the small ops, few enough that
+# the O(chunks x b^2) matrices of a long sequence are not all alive at once in inference.
+COEFFICIENT_BLOCK = 32
+
+
 def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: int):
-    """`chunk_coefficients` of every chunk (`write_coefficients` for read="chunk"), computed in one
-    batch and yielded chunk by chunk.
+    """`chunk_coefficients` of every chunk (`write_coefficients` for read="chunk"), computed in
+    batches of COEFFICIENT_BLOCK chunks and yielded chunk by chunk.
 
     The last chunk may be partial: its gates are padded with zeros, which only touch rows and
     columns past its end (the matrices are lower-triangular), and `_trim` cuts those away.
     """
     length = next(iter(gates.values())).shape[-1]
     padding = -length % size
-    folded = {
-        name: torch.nn.functional.pad(g, (0, padding)).unflatten(-1, (-1, size)) for name, g in gates.items()
-    }
-    # unbind, not indexing: one backward for all chunks instead of a full-size zero tensor per chunk.
     compute = chunk_coefficients if spec.read == "token" else write_coefficients
-    per_chunk = [t.unbind(2) if t is not None else None for t in compute(spec, folded)]
-    for index in range(len(per_chunk[0])):
-        yield tuple(None if t is None else t[index] for t in per_chunk)
+    # split and unbind, not indexing: one backward per block instead of a full-size zero tensor per chunk.
+    blocks = zip(
+        *(
+            torch.nn.functional.pad(g, (0, padding)).split(COEFFICIENT_BLOCK * size, dim=-1)
+            for g in gates.values()
+        ),
+        strict=True,
+    )
+    for block in blocks:
+        folded = {name: g.unflatten(-1, (-1, size)) for name, g in zip(gates, block, strict=True)}
+        per_chunk = [t.unbind(2) if t is not None else None for t in compute(spec, folded)]
+        for index in range(len(per_chunk[0])):
+            yield tuple(None if t is None else t[index] for t in per_chunk)
 
 
 def _trim(coefficients: tuple, n: int) -> tuple:
