@@ -114,9 +114,10 @@ def _user_errors():
 
 
 def _load_experiment(config: Path, overrides: list[str] | None):
-    from app.training import ExperimentConfig, load_config
+    """The config of the task its `task` field names (forecast, genome-lm, genome-classify)."""
+    from app.training import load_experiment
 
-    return load_config(ExperimentConfig, config, overrides or [])
+    return load_experiment(config, overrides or [])
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -129,10 +130,14 @@ def train(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
 ) -> None:
-    """Train a forecaster (an MLflow run: params, config, per-epoch metrics, checkpoint, plot, model)."""
+    """Train the config's task (`task:` forecast, the default; genome-lm; genome-classify) as an MLflow
+    run: params, config, per-epoch metrics, checkpoint (forecasting adds a plot and a pyfunc model)."""
     _require_file(config, "config")
     try:
         experiment = _load_experiment(config, overrides)
+        if experiment.task != "forecast":
+            _train_genome(experiment)
+            return
         from app.training import format_table
         from app.training import train as run_train
 
@@ -144,15 +149,43 @@ def train(
     typer.echo(f"MLflow run: {result.run_id}")
 
 
+def _train_genome(experiment) -> None:
+    from app.training.genomics import train_genome
+
+    result = train_genome(experiment)
+    for name, value in sorted(result.metrics.items()):
+        typer.echo(f"{name}: {value:.4f}")
+    typer.echo(f"checkpoint: {result.checkpoint}")
+    typer.echo(f"MLflow run: {result.run_id}")
+
+
 @app.command("forecast")
 def forecast_command(
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    input_path: Annotated[Path, typer.Option("--input", help="The series to continue.")],
-    output: Annotated[Path, typer.Option("--output", help="Where unique_id, ds, yhat go (.csv / .parquet).")],
+    input_path: Annotated[Path | None, typer.Option("--input", help="The series to continue.")] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", help="Where unique_id, ds, yhat go (.csv / .parquet); genomes: FASTA."),
+    ] = None,
     horizon: Annotated[int | None, typer.Option("--horizon", help="Steps (default: all).")] = None,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=URI_HELP)] = None,
+    genome: Annotated[
+        str | None, typer.Option("--genome", help="A FASTA (or named genome) to continue.")
+    ] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="With --genome: record or record:start-end (1-based).")
+    ] = None,
+    length: Annotated[int, typer.Option("--length", help="With --genome: bases to sample.")] = 100,
+    temperature: Annotated[float, typer.Option("--temperature", help="With --genome: 0 = argmax.")] = 1.0,
+    seed: Annotated[int | None, typer.Option("--seed", help="With --genome: the sampling seed.")] = None,
 ) -> None:
-    """Forecast the steps after the end of a series; the memory first reads all of it."""
+    """Forecast the steps after the end of a series; the memory first reads all of it. With --genome,
+    continue a region of a genome by sampling --length bases (FASTA on stdout or in --output)."""
+    if genome is not None:
+        _forecast_genome(model, genome, region, length, temperature, seed, output, tracking_uri)
+        return
+    if input_path is None or output is None:
+        fail("forecast needs --input and --output (or --genome and --region for a genome model)")
     _require_file(input_path, "input")
     if not output.parent.is_dir():
         fail(f"{output}: the output folder does not exist")
@@ -175,19 +208,72 @@ def forecast_command(
     typer.echo(f"wrote {len(frame)} rows (unique_id, ds, yhat) to {output}")
 
 
+def _forecast_genome(model, genome, region, length, temperature, seed, output, tracking_uri) -> None:
+    if region is None:
+        fail("--genome needs --region, e.g. --region chr1:1-1000 (1-based, inclusive)")
+    if output is not None and not output.parent.is_dir():
+        fail(f"{output}: the output folder does not exist")
+    try:
+        import mlflow
+
+        from app import tracking
+        from app.training.genomics import load_genome_model, sample_genome
+
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        tracking.check_tracking(uri)
+        loaded = load_genome_model(model, uri)
+        header, bases = sample_genome(loaded, genome, region, length, temperature, seed)
+        fasta = f">{header}\n" + "".join(bases[i : i + 80] + "\n" for i in range(0, len(bases), 80))
+        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "forecast genome"):
+            mlflow.log_params(
+                {
+                    "model": model,
+                    "genome": genome,
+                    "region": region,
+                    "length": length,
+                    "temperature": temperature,
+                    "seed": seed,
+                }
+            )
+            if output is not None:
+                output.write_text(fasta)
+                mlflow.log_artifact(str(output), "forecast")
+            else:
+                mlflow.log_text(fasta, "forecast/sampled.fa")
+    except _user_errors() as err:
+        fail(str(err))
+    typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
+
+
 @app.command()
 def evaluate(
     model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
-    data: Annotated[str, typer.Option("--data", help="The series (a file or a named data set).")],
+    data: Annotated[
+        str | None, typer.Option("--data", help="The series or genome (a file or a named data set).")
+    ] = None,
     online: Annotated[bool, typer.Option("--online", help="Also the prequential protocol.")] = False,
     horizons: Annotated[str | None, typer.Option("--horizons", help="Comma-separated, e.g. 24,48.")] = None,
     step: Annotated[int | None, typer.Option("--step", help="Rows revealed per prequential step.")] = None,
     plot_dir: Annotated[Path, typer.Option("--plot-dir", help="PNG plot folder.")] = Path("runs/evaluate"),
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=URI_HELP)] = None,
+    stream: Annotated[
+        bool, typer.Option("--stream", help="Genomes: a whole record in one streaming pass, memory carried.")
+    ] = False,
+    record: Annotated[
+        str | None, typer.Option("--record", help="With --stream: the record (default: first).")
+    ] = None,
 ) -> None:
-    """MSE / MAE per horizon on the test part (scaled values) for the model and the baselines."""
+    """Forecasters: MSE / MAE per horizon on the test part (scaled values) for the model and the
+    baselines. Genome LMs: bits per base on the held-out part of every record (default data: the
+    training genome) against the Markov baseline; --stream adds a whole record in one pass, bits per
+    base by position, and a PNG plot logged to MLflow."""
     from pipelines.datasets import DATASETS
 
+    if _is_genome_model(model, tracking_uri):
+        _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri)
+        return
+    if data is None:
+        fail("evaluate needs --data for a forecaster")
     if data not in DATASETS:
         _require_file(Path(data), "data")
     try:
@@ -218,6 +304,121 @@ def evaluate(
         typer.echo("")
         typer.echo(format_table(report.online_rows, "Prequential protocol (adapting vs frozen memory):"))
     typer.echo(f"plot: {report.plot}")
+
+
+def _is_genome_model(model: str, tracking_uri: str | None) -> bool:
+    try:
+        from app import tracking
+        from app.training.experiment import resolve_checkpoint
+        from app.training.genomics import is_genome_checkpoint
+
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        tracking.check_tracking(uri)
+        return is_genome_checkpoint(resolve_checkpoint(model, uri))
+    except _user_errors() as err:
+        fail(str(err))
+    return False
+
+
+def _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri) -> None:
+    try:
+        import mlflow
+
+        from app import tracking
+        from app.training.genomics import (
+            evaluate_genome,
+            format_genome_table,
+            load_genome_model,
+            stream_record,
+        )
+
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        loaded = load_genome_model(model, uri)
+        report = evaluate_genome(loaded, data)
+        streamed = stream_record(loaded, data, record, plot_dir=plot_dir) if stream else None
+        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "evaluate genome"):
+            mlflow.log_params({"model": model, "data": data or loaded.meta["source"], "stream": stream})
+            for i, row in enumerate(report.rows):
+                mlflow.log_metric(f"heldout_bpb_{i}", row["bits_per_base"])
+                mlflow.set_tag(f"heldout_bpb_{i}", row["model"])
+            if streamed is not None:
+                tracking.log_metrics(
+                    {
+                        "stream_bpb": streamed.bits_per_base,
+                        "stream_heldout_bpb": streamed.held_out_bits_per_base,
+                        "stream_tokens_per_s": streamed.tokens_per_second,
+                    }
+                )
+                client = mlflow.MlflowClient()
+                run_id = mlflow.active_run().info.run_id
+                for position, bits in zip(streamed.positions, streamed.bits, strict=True):
+                    if bits == bits:  # not NaN
+                        client.log_metric(run_id, "stream_bpb_by_position", float(bits), step=int(position))
+                mlflow.log_artifact(str(streamed.plot), "plots")
+    except _user_errors() as err:
+        fail(str(err))
+    typer.echo(format_genome_table(report.rows, "Bits per base on the held-out part (test):"))
+    if streamed is not None:
+        typer.echo("")
+        typer.echo(
+            f"stream {streamed.record} ({streamed.length} bases, one pass, memory carried): "
+            f"{streamed.bits_per_base:.4f} bits/base overall, {streamed.held_out_bits_per_base:.4f} on the "
+            f"held-out part (from base {streamed.test_start + 1}), {streamed.tokens_per_second:,.0f} bases/s"
+        )
+        typer.echo(f"plot: {streamed.plot}")
+
+
+@app.command()
+def classify(
+    model: Annotated[str, typer.Option("--model", help=MODEL_HELP)],
+    input_path: Annotated[
+        str, typer.Option("--input", help="A FASTA (one sequence per record) or a GenomicsBenchmarks folder.")
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", help="CSV of the labels (default: stdout).")
+    ] = None,
+    tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=URI_HELP)] = None,
+) -> None:
+    """Label sequences with a genome classifier; for a labelled folder, also the accuracy per split."""
+    import csv
+    import io
+
+    if output is not None and not output.parent.is_dir():
+        fail(f"{output}: the output folder does not exist")
+    try:
+        import mlflow
+
+        from app import tracking
+        from app.training.genomics import classify_sequences, load_genome_model
+
+        uri = tracking.resolve_tracking_uri(tracking_uri)
+        tracking.check_tracking(uri)
+        loaded = load_genome_model(model, uri)
+        rows = classify_sequences(loaded, input_path)
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["sequence", "label"])
+        writer.writeheader()
+        writer.writerows(rows)
+        accuracy = {}
+        for split in sorted({r["split"] for r in rows if "true_label" in r}):
+            labelled = [r for r in rows if r["split"] == split]
+            accuracy[split] = sum(r["label"] == r["true_label"] for r in labelled) / len(labelled)
+        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "classify"):
+            mlflow.log_params({"model": model, "input": input_path})
+            tracking.log_metrics({f"{split}_accuracy": value for split, value in accuracy.items()})
+            if output is not None:
+                output.write_text(buffer.getvalue())
+                mlflow.log_artifact(str(output), "classify")
+            else:
+                mlflow.log_text(buffer.getvalue(), "classify/labels.csv")
+    except _user_errors() as err:
+        fail(str(err))
+    if output is None:
+        typer.echo(buffer.getvalue().rstrip("\n"))
+    else:
+        typer.echo(f"wrote {len(rows)} labels to {output}")
+    for split, value in accuracy.items():
+        typer.echo(f"{split} accuracy: {value:.4f} ({sum(r['split'] == split for r in rows)} sequences)")
 
 
 @app.command()

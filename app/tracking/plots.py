@@ -17,8 +17,11 @@ def plot_forecasts(
     *,
     ylabel: str = "",
     split_at: Any | None = None,
+    actual_label: str = "actual",
+    xlabel: str = "",
 ) -> Path:
-    """One line for the actuals (timestamps, values) and one per forecast; a dashed line at split_at."""
+    """One line for the actuals (timestamps, values) and one per forecast; a dashed line at split_at.
+    Any x values work (e.g. genome positions, with actual_label naming the line)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,13 +30,14 @@ def plot_forecasts(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig, ax = plt.subplots(figsize=(11, 4), dpi=100)
-    ax.plot(list(actual[0]), np.asarray(actual[1]), color="black", linewidth=1.2, label="actual")
+    ax.plot(list(actual[0]), np.asarray(actual[1]), color="black", linewidth=1.2, label=actual_label)
     for name, (times, values) in forecasts.items():
         ax.plot(list(times), np.asarray(values), linewidth=1.0, label=name)
     if split_at is not None:
         ax.axvline(split_at, color="grey", linestyle="--", linewidth=0.8)
     ax.set_title(title)
     ax.set_ylabel(ylabel)
+    ax.set_xlabel(xlabel)
     ax.legend(loc="upper left", fontsize=8)
     fig.autofmt_xdate()
     fig.tight_layout()

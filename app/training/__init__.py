@@ -3,10 +3,12 @@
     from app.training import ExperimentConfig, load_config, train, load_model, forecast, evaluate
 
 The generic pieces (`OptimConfig` / `configure_optimizers`, `TrainerConfig` / `build_trainer`,
-`load_config`) serve any LightningModule; `ForecastModule` and the protocols are for forecasting.
+`load_config`) serve any LightningModule; `ForecastModule` and the protocols are for forecasting;
+`app.training.genomics` trains, evaluates, samples and classifies genomes. `load_experiment` reads a
+config of any task (its `task` field: forecast, genome-lm, genome-classify).
 """
 
-from .config import ConfigError, ExperimentConfig, apply_overrides, load_config
+from .config import TASKS, ConfigError, ExperimentConfig, apply_overrides, load_config, load_experiment
 from .evaluation import fit_dlinear, forecast_windows, online_protocol, seasonal_naive, standard_protocol
 from .experiment import (
     EvaluationReport,
@@ -21,12 +23,16 @@ from .experiment import (
     train,
     write_frame,
 )
+from .genome_config import GenomeClassifyConfig, GenomeLMConfig
 from .module import ForecastModule, build_net, load_module
 from .optim import OptimConfig, configure_optimizers, warmup_cosine
 from .trainer import MlflowEpochMetrics, TrainerConfig, build_trainer, resolve_precision
 
 __all__ = [
+    "TASKS",
     "ConfigError",
+    "GenomeClassifyConfig",
+    "GenomeLMConfig",
     "EvaluationReport",
     "ExperimentConfig",
     "ForecastError",
@@ -47,6 +53,7 @@ __all__ = [
     "forecast_windows",
     "format_table",
     "load_config",
+    "load_experiment",
     "load_model",
     "load_module",
     "online_protocol",

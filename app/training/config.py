@@ -10,7 +10,7 @@ model, so other experiment kinds (genomes) reuse it with their own root model.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -52,16 +52,44 @@ class DataSection(BaseModel):
     num_workers: int = Field(0, ge=0)
 
 
-class ModelSection(BaseModel):
-    """kind: "forecaster" (a Backbone preset over patches) or "dlinear". preset / backbone: the
-    backbone preset and any of its fields (e.g. {d_model: 32, n_layers: 2, memory: {chunk_size: 8}}).
-    The rest are `ForecasterConfig` fields; use_covariates feeds the data's covariates to the model."""
+class BackboneSection(BaseModel):
+    """preset / backbone: a backbone preset and any of its fields (e.g. {d_model: 32, n_layers: 2,
+    memory: {chunk_size: 8}}), checked when the config loads. Model sections of any task extend it."""
 
     model_config = ConfigDict(extra="forbid")
 
-    kind: str = "forecaster"
     preset: str = "titans-lmm"
     backbone: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("preset")
+    @classmethod
+    def _known_preset(cls, value: str) -> str:
+        if value not in PRESETS:
+            raise ValueError(f"unknown preset {value!r}; expected one of {', '.join(PRESETS)}")
+        return value
+
+    @model_validator(mode="after")
+    def _backbone_builds(self) -> BackboneSection:
+        self.backbone_config()
+        return self
+
+    def backbone_config(self) -> BackboneConfig:
+        try:
+            return BackboneConfig.preset(self.preset, **self.backbone)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(["backbone", *(str(part) for part in first["loc"])])
+            raise ValueError(f"{where}: {_message(first)}") from None
+        except ValueError as error:
+            raise ValueError(f"backbone: {str(error).replace('BackboneConfig.preset: ', '')}") from None
+
+
+class ModelSection(BackboneSection):
+    """kind: "forecaster" (a Backbone preset over patches) or "dlinear". preset / backbone: see
+    `BackboneSection`. The rest are `ForecasterConfig` fields; use_covariates feeds the data's
+    covariates to the model."""
+
+    kind: str = "forecaster"
     lookback: int = Field(96, ge=1)
     horizon: int = Field(96, ge=1)
     patch_len: int = Field(16, ge=1)
@@ -80,29 +108,11 @@ class ModelSection(BaseModel):
             raise ValueError(f"unknown model kind {value!r}; expected 'forecaster' or 'dlinear'")
         return value
 
-    @field_validator("preset")
-    @classmethod
-    def _known_preset(cls, value: str) -> str:
-        if value not in PRESETS:
-            raise ValueError(f"unknown preset {value!r}; expected one of {', '.join(PRESETS)}")
-        return value
-
     @model_validator(mode="after")
-    def _backbone_builds(self) -> ModelSection:
-        self.backbone_config()
+    def _patch_fits(self) -> ModelSection:
         if self.patch_len > self.lookback:
             raise ValueError(f"patch_len: {self.patch_len} is longer than lookback={self.lookback}")
         return self
-
-    def backbone_config(self) -> BackboneConfig:
-        try:
-            return BackboneConfig.preset(self.preset, **self.backbone)
-        except ValidationError as error:
-            first = error.errors()[0]
-            where = ".".join(["backbone", *(str(part) for part in first["loc"])])
-            raise ValueError(f"{where}: {_message(first)}") from None
-        except ValueError as error:
-            raise ValueError(f"backbone: {str(error).replace('BackboneConfig.preset: ', '')}") from None
 
 
 class EvaluationSection(BaseModel):
@@ -130,10 +140,13 @@ class TrackingSection(BaseModel):
 
 
 class ExperimentConfig(BaseModel):
-    """One forecasting experiment: data, model, optimiser, trainer, evaluation, tracking."""
+    """One forecasting experiment: data, model, optimiser, trainer, evaluation, tracking. task:
+    always "forecast" here (genome experiments: app/training/genome_config.py; `load_experiment`
+    picks the class from the YAML's task)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    task: Literal["forecast"] = "forecast"
     name: str = "experiment"
     seed: int = 0
     output_dir: str = "runs"
@@ -179,9 +192,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
     return data
 
 
-def load_config(model: type[Model], path: str | Path, overrides: list[str] | None = None) -> Model:
-    """Read YAML `path`, apply the overrides, validate into `model`; errors are one-line ConfigErrors."""
-    path = Path(path)
+def _read_yaml(path: Path, overrides: list[str] | None) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: no such config file")
     try:
@@ -190,7 +201,13 @@ def load_config(model: type[Model], path: str | Path, overrides: list[str] | Non
         raise ConfigError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of fields; got {type(data).__name__}")
-    data = apply_overrides(data, overrides or [])
+    return apply_overrides(data, overrides or [])
+
+
+def load_config(model: type[Model], path: str | Path, overrides: list[str] | None = None) -> Model:
+    """Read YAML `path`, apply the overrides, validate into `model`; errors are one-line ConfigErrors."""
+    path = Path(path)
+    data = _read_yaml(path, overrides)
     try:
         return model.model_validate(data)
     except ValidationError as error:
@@ -198,3 +215,21 @@ def load_config(model: type[Model], path: str | Path, overrides: list[str] | Non
         where = ".".join(str(part) for part in first["loc"]) or "(top level)"
         more = f" (and {error.error_count() - 1} more)" if error.error_count() > 1 else ""
         raise ConfigError(f"{path}: {where}: {_message(first)}{more}") from None
+
+
+TASKS = ("forecast", "genome-lm", "genome-classify")
+"""The experiment kinds `memcast train` runs, named by a config's `task` field (default forecast)."""
+
+
+def load_experiment(path: str | Path, overrides: list[str] | None = None) -> BaseModel:
+    """The experiment config of `path`, of the class its `task` names (after the overrides):
+    ExperimentConfig for forecast, GenomeLMConfig / GenomeClassifyConfig for the genome tasks."""
+    path = Path(path)
+    task = _read_yaml(path, overrides).get("task", "forecast")
+    if task == "forecast":
+        return load_config(ExperimentConfig, path, overrides)
+    if task in TASKS:
+        from .genome_config import GENOME_CONFIGS
+
+        return load_config(GENOME_CONFIGS[task], path, overrides)
+    raise ConfigError(f"{path}: task: unknown task {task!r}; expected one of {', '.join(TASKS)}")

@@ -15,7 +15,6 @@
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -42,7 +41,7 @@ from pipelines.streams.timeindex import fixed_step_us
 from .config import ExperimentConfig
 from .evaluation import fit_dlinear, online_protocol, seasonal_naive, standard_protocol
 from .module import ForecastModule, load_module
-from .trainer import build_trainer
+from .trainer import fit_to_checkpoint
 
 
 class ForecastError(ValueError):
@@ -181,14 +180,10 @@ def train(config: ExperimentConfig, *, track: bool = True, nested: bool = False)
 
 
 def _fit(config, module, datamodule, run_id, uri, started) -> TrainResult:
-    stamp = run_id or time.strftime("%Y%m%d-%H%M%S")
-    output_dir = Path(config.output_dir) / config.name / stamp
-    trainer = build_trainer(config.trainer, output_dir=output_dir, run_id=run_id, tracking_uri=uri)
-    trainer.fit(module, datamodule=datamodule)
-    callback = trainer.checkpoint_callback
-    best = Path(callback.best_model_path or callback.last_model_path)
-    # A stable path to the newest model of this experiment: <output_dir>/<name>/latest.ckpt.
-    shutil.copyfile(best, output_dir.parent / "latest.ckpt")
+    best, output_dir = fit_to_checkpoint(
+        config.trainer, module, datamodule, output_root=config.output_dir, name=config.name,
+        run_id=run_id, tracking_uri=uri,
+    )
     module = load_module(str(best))
     data = datamodule.data
     test_start, test_end = data.bounds.test
@@ -224,11 +219,17 @@ def _horizons(requested: list[int], horizon: int) -> list[int]:
 
 def load_model(reference: str | Path, tracking_uri: str | None = None) -> ForecastModule:
     """A trained model from a checkpoint file or an MLflow run id (its logged checkpoint)."""
+    return load_module(str(resolve_checkpoint(reference, tracking_uri)))
+
+
+def resolve_checkpoint(reference: str | Path, tracking_uri: str | None = None) -> Path:
+    """The checkpoint file of `reference`: a checkpoint path, or an MLflow run id (its logged
+    checkpoint, best.ckpt when there)."""
     path = Path(reference)
     if path.suffix == ".ckpt" or path.exists():
         if not path.is_file():
             raise InputError("no such checkpoint file", path=path)
-        return load_module(str(path))
+        return path
     from app.tracking import run_artifact
 
     try:
@@ -241,7 +242,7 @@ def load_model(reference: str | Path, tracking_uri: str | None = None) -> Foreca
     if not checkpoints:
         raise InputError("the run logged no checkpoint", path=str(reference))
     best = [c for c in checkpoints if c.stem == "best"]
-    return load_module(str((best or checkpoints)[0]))
+    return (best or checkpoints)[0]
 
 
 def read_series(model: ForecastModule, source: Any) -> tuple[StreamSeries, np.ndarray]:

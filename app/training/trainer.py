@@ -15,6 +15,8 @@ the caller (the CLI, a test) is not re-executed per rank.
 
 from __future__ import annotations
 
+import shutil
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -149,3 +151,29 @@ def build_trainer(
         kwargs["limit_val_batches"] = config.limit_val_batches
     kwargs.update(overrides)
     return L.Trainer(**kwargs)
+
+
+def fit_to_checkpoint(
+    config: TrainerConfig,
+    module: L.LightningModule,
+    datamodule: L.LightningDataModule,
+    *,
+    output_root: str | Path,
+    name: str,
+    run_id: str | None = None,
+    tracking_uri: str | None = None,
+    monitor: str = "val_loss",
+    mode: Literal["min", "max"] = "min",
+) -> tuple[Path, Path]:
+    """Fit with `build_trainer` under output_root/name/<run id or time stamp>; returns the best
+    checkpoint (the last when nothing was monitored) and that folder. A copy of the checkpoint goes to
+    output_root/name/latest.ckpt, a stable path to the newest model of the experiment."""
+    output_dir = Path(output_root) / name / (run_id or time.strftime("%Y%m%d-%H%M%S"))
+    trainer = build_trainer(
+        config, output_dir=output_dir, monitor=monitor, mode=mode, run_id=run_id, tracking_uri=tracking_uri
+    )
+    trainer.fit(module, datamodule=datamodule)
+    callback = trainer.checkpoint_callback
+    best = Path(callback.best_model_path or callback.last_model_path)
+    shutil.copyfile(best, output_dir.parent / "latest.ckpt")
+    return best, output_dir
