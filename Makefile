@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-dev
 TORCH := torch==2.13.0
 
-.PHONY: test lint demo bench-memory clean
+.PHONY: test lint demo bench-memory bench-forecast clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,11 @@ lint: $(STAMP)
 bench-memory: $(STAMP)
 	$(PY) -m pip install -e '.[dev,bench]'
 	$(PY) benchmarks/memory_engine.py
+
+# Forecast accuracy on vic-elec: memcast presets vs seasonal naive, DLinear and neuralforecast (~45 min).
+bench-forecast: $(STAMP)
+	$(PY) -m pip install -e '.[dev,bench]'
+	$(PY) benchmarks/forecast_accuracy.py
 
 clean:
 	rm -rf $(VENV)
