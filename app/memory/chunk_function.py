@@ -32,7 +32,10 @@ from .functional import (
     activation_backward,
     activation_second_derivative,
     apply_layer,
+    attentional_loss_gradient,
+    inner_errors,
     layer_norm_backward,
+    mlp_forward,
     output_transform,
 )
 from .spec import MemorySpec
@@ -43,24 +46,9 @@ def supports(spec: MemorySpec) -> bool:
     return spec.retention in ("none", "decay") and spec.bias in ("l2", "dot")
 
 
-def mlp_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
-    """Each layer's input h_{l-1} and pre-activation z_l for inputs x (the last z is f)."""
-    inputs, pre = [], []
-    h = x
-    for index, weight in enumerate(weights):
-        inputs.append(h)
-        z = apply_layer(weight, h)
-        pre.append(z)
-        if index < len(weights) - 1:
-            h = activation(spec, z)
-    return inputs, pre
-
-
 def inner_gradient(spec: MemorySpec, f: Tensor, k: Tensor, v: Tensor) -> Tensor:
     """g = dl/dpred for the l2 and dot biases, at pred = T(k, f)."""
-    if spec.bias == "dot":
-        return -v.expand_as(f)
-    return output_transform(spec, k, f) - v
+    return attentional_loss_gradient(spec, output_transform(spec, k, f), v, None)
 
 
 class ChunkWrite(torch.autograd.Function):
@@ -81,10 +69,10 @@ class ChunkWrite(torch.autograd.Function):
             both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
             inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
             y = output_transform(spec, q, both_pre[-1][..., k.shape[-2] :, :])
-            errors = _errors(spec, weights, pre, k, v)
+            errors = inner_errors(spec, weights, pre, k, v, None)
         else:
             inputs, pre = mlp_forward(spec, weights, k)
-            errors = _errors(spec, weights, pre, k, v)
+            errors = inner_errors(spec, weights, pre, k, v, None)
             read = _token_read(spec, weights, momentum, inputs, errors, q, a, s, c)
             y = output_transform(spec, q, read[-1][-1])
         to_raw = _weighted_outer(c[..., -1, :], errors, inputs)
@@ -119,7 +107,7 @@ class ChunkWrite(torch.autograd.Function):
             inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
         else:
             inputs, pre = mlp_forward(spec, weights, k)
-        errors = _errors(spec, weights, pre, k, v)
+        errors = inner_errors(spec, weights, pre, k, v, None)
 
         # Retention and momentum: R' = a R + s S + ..., S' = e S + ... (last rows).
         d_weights = [_scale(a[..., -1], g) for g in d_raw]
@@ -239,19 +227,6 @@ def _token_read(spec, weights, momentum, inputs, errors, q, a, s, c) -> list[tup
 def _keys_part(tensors: list[Tensor], k: Tensor) -> list[Tensor]:
     """The keys' rows of a pass over [k; q]."""
     return [t[..., : k.shape[-2], :] for t in tensors]
-
-
-def _errors(spec: MemorySpec, weights, pre: list[Tensor], k: Tensor, v: Tensor) -> list[Tensor]:
-    """e_l = dl/dz_l for every layer, at the start weights."""
-    f = pre[-1]
-    grad = inner_gradient(spec, f, k, v)
-    if spec.norm:
-        grad = layer_norm_backward(f, grad)
-    errors = [grad] * len(weights)
-    for index in range(len(weights) - 1, 0, -1):
-        grad = activation_backward(spec, grad @ weights[index], pre[index - 1])
-        errors[index - 1] = grad
-    return errors
 
 
 def _transform_backward(spec: MemorySpec, f: Tensor, d_out: Tensor) -> tuple[Tensor | float, Tensor]:

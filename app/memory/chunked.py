@@ -22,12 +22,11 @@ from torch import Tensor
 from .chunk_function import ChunkWrite, supports
 from .functional import (
     activation,
-    activation_backward,
     applied_weights,
     apply_layer,
-    attentional_loss_gradient,
+    inner_errors,
     keep_factor,
-    layer_norm_backward,
+    mlp_forward,
     output_transform,
 )
 from .spec import MemorySpec
@@ -230,27 +229,12 @@ def chunk_step(
             spec, slots, qc, kc, vc, a, s, c, last_rows(e), last_matrix_rows(d), *raw, *(velocity or []),
         )  # fmt: skip
         return y, state[: len(raw)], state[len(raw) :] or None
-    last = len(raw) - 1
     w0 = applied_weights(spec, raw)
 
-    # Forward the keys at W0, keeping each layer's input and pre-activation.
-    inputs, pre = [], []
-    h = kc
-    for index, weight in enumerate(w0):
-        inputs.append(h)
-        z = apply_layer(weight, h)
-        pre.append(z)
-        h = activation(spec, z) if index < last else z
-    prediction = output_transform(spec, kc, h)
-
-    # Backpropagate the inner loss by hand: errors[l] is dl/dz_l per token.
-    grad = attentional_loss_gradient(spec, prediction, vc, delta)
-    if spec.norm:
-        grad = layer_norm_backward(h, grad)
-    errors = [grad] * len(w0)
-    for index in range(last, 0, -1):
-        grad = activation_backward(spec, grad @ w0[index], pre[index - 1])
-        errors[index - 1] = grad
+    # Forward the keys at W0, keeping each layer's input and pre-activation; then backpropagate the
+    # inner loss by hand: errors[l] is dl/dz_l per token.
+    inputs, pre = mlp_forward(spec, w0, kc)
+    errors = inner_errors(spec, w0, pre, kc, vc, delta)
 
     out = _read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c)
     if not write:

@@ -88,6 +88,36 @@ def memory_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> Tensor
     return output_transform(spec, x, h)
 
 
+def mlp_forward(spec: MemorySpec, weights: list[Tensor], x: Tensor) -> tuple[list[Tensor], list[Tensor]]:
+    """Each layer's input h_{l-1} and pre-activation z_l for inputs x (the last z is f; the
+    output is then output_transform(spec, x, f))."""
+    inputs, pre = [], []
+    h = x
+    for index, weight in enumerate(weights):
+        inputs.append(h)
+        z = apply_layer(weight, h)
+        pre.append(z)
+        if index < len(weights) - 1:
+            h = activation(spec, z)
+    return inputs, pre
+
+
+def inner_errors(
+    spec: MemorySpec, weights: list[Tensor], pre: list[Tensor], k: Tensor, v: Tensor, delta: Tensor | None
+) -> list[Tensor]:
+    """e_l = dl/dz_l per token for every layer: the inner loss backpropagated by hand through the
+    MLP at `weights`, from the keys' pre-activations `pre` (see `mlp_forward`)."""
+    f = pre[-1]
+    grad = attentional_loss_gradient(spec, output_transform(spec, k, f), v, delta)
+    if spec.norm:
+        grad = layer_norm_backward(f, grad)
+    errors = [grad] * len(weights)
+    for index in range(len(weights) - 1, 0, -1):
+        grad = activation_backward(spec, grad @ weights[index], pre[index - 1])
+        errors[index - 1] = grad
+    return errors
+
+
 def applied_weights(spec: MemorySpec, raw: list[Tensor]) -> list[Tensor]:
     """The weights the memory applies, from the raw state R that the retention rule updates."""
     if spec.retention == "lq":
