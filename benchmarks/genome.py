@@ -42,28 +42,9 @@ from app.training.genomics import (  # noqa: E402
     open_genome,
 )
 from app.training.trainer import fit_to_checkpoint  # noqa: E402
+from benchmarks.peak_rss import peak_kb, reset_peak, status_kb  # noqa: E402
 
 SAMPLE = ROOT / "data" / "samples" / "pyrodigal_50kb.fa"
-
-
-def rss_mb(field: str = "VmHWM") -> float:
-    """VmHWM (peak) or VmRSS (now) of this process, in MB (Linux; ru_maxrss elsewhere)."""
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
-
-def reset_peak() -> None:
-    try:
-        Path("/proc/self/clear_refs").write_text("5")
-    except OSError:
-        pass
 
 
 def config_for(args, preset: str, source: str, output: str) -> GenomeLMConfig:
@@ -148,10 +129,10 @@ def stream_cost(module, source: str, piece: int) -> dict:
                 seen += len(ids)
                 for mark, fraction in marks.items():
                     if seen >= mark and f"{fraction:.0%}" not in peaks:
-                        peaks[f"{fraction:.0%}"] = rss_mb()
+                        peaks[f"{fraction:.0%}"] = peak_kb(reset_ok)[0] / 1024
 
-        reset_peak()
-        before = rss_mb("VmRSS")
+        reset_ok = reset_peak()
+        before = (status_kb("VmRSS") or 0.0) / 1024
         started = time.perf_counter()
         score = net.score_stream(pieces())
         seconds = time.perf_counter() - started

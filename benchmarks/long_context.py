@@ -30,7 +30,6 @@ import argparse
 import json
 import os
 import platform
-import resource
 import statistics
 import subprocess
 import sys
@@ -50,6 +49,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from app.memory import NeuralMemory  # noqa: E402
 from app.models import Backbone, BackboneConfig  # noqa: E402
+from benchmarks.peak_rss import PeakRSS  # noqa: E402
 from benchmarks.recall_task import IGNORE, RecallTask  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
@@ -171,43 +171,6 @@ def set_gate_bias(model: nn.Module, gate: str, value: float) -> int:
 
 
 # --- peak memory (RSS) ------------------------------------------------------------------------
-
-
-def _status_kb(key: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the RSS high-water mark (VmHWM) to the current RSS, where Linux allows it."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-class PeakRSS:
-    """Peak RSS growth (MB) over a `with` block: VmHWM after a reset, else ru_maxrss (not resettable,
-    so then the process-wide peak, an upper bound)."""
-
-    def __enter__(self) -> PeakRSS:
-        self.reset = _reset_peak()
-        self.baseline_kb = _status_kb("VmRSS") or 0.0
-        return self
-
-    def __exit__(self, *exc) -> None:
-        hwm = _status_kb("VmHWM") if self.reset else None
-        self.method = "VmHWM after clear_refs reset" if hwm is not None else "ru_maxrss"
-        peak = hwm if hwm is not None else float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
-        self.growth_mb = max(0.0, peak - self.baseline_kb) / 1024
-        self.baseline_mb = self.baseline_kb / 1024
 
 
 # --- the worker: train one preset, evaluate it at every length -------------------------------

@@ -55,6 +55,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from peak_rss import peak_kb, reset_peak, status_kb  # benchmarks/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parents[1]
 HEADS = 4
 DIM = 64  # d_k = d_v per head
@@ -138,37 +140,6 @@ class Result:
 # ---------------------------------------------------------------------------------------------
 # Worker side: build one implementation, time it, measure its peak memory.
 # ---------------------------------------------------------------------------------------------
-
-
-def _status_kb(key: str) -> float | None:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith(key + ":"):
-                return float(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-def _reset_peak() -> bool:
-    """Reset the kernel's RSS high-water mark (VmHWM) to the current RSS, where Linux allows it.
-
-    ru_maxrss cannot be reset and, after fork + exec, may still hold the parent's RSS; VmHWM after a
-    reset holds exactly the peak of what follows.
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def _peak_kb(reset_ok: bool) -> tuple[float, str]:
-    hwm = _status_kb("VmHWM") if reset_ok else None
-    if hwm is not None:
-        return hwm, "VmHWM after clear_refs reset"
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss), "ru_maxrss"
 
 
 def _memcast_spec(case: Case, read: str = "token"):
@@ -305,8 +276,8 @@ def worker(case: Case) -> dict[str, Any]:
         return time.perf_counter() - start
 
     gc.collect()
-    baseline_kb = _status_kb("VmRSS") or 0.0
-    reset_ok = _reset_peak()
+    baseline_kb = status_kb("VmRSS") or 0.0
+    reset_ok = reset_peak()
     # The first call pays one-off costs (first touch of fresh pages, vmap / einops tracing).
     warmup = call()
     # Fit the repeats into the budget; the warm-up is an upper bound on a steady call.
@@ -314,13 +285,13 @@ def worker(case: Case) -> dict[str, Any]:
     cpu_start = time.process_time()
     times = [call() for _ in range(repeats)]
     cpu_per_wall = (time.process_time() - cpu_start) / sum(times)
-    peak_kb, method = _peak_kb(reset_ok)
+    peak, method = peak_kb(reset_ok)
     return {
         "status": "ok",
         "times_s": times,
         "warmup_s": warmup,
         "baseline_mb": baseline_kb / 1024,
-        "peak_mb": max(0.0, peak_kb - baseline_kb) / 1024,
+        "peak_mb": max(0.0, peak - baseline_kb) / 1024,
         "peak_method": method,
         "cpu_per_wall": cpu_per_wall,
     }
