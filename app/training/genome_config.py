@@ -25,23 +25,28 @@ class GenomeModelSection(BackboneSection):
     rc_equivariant: bool = False
 
 
-class GenomeLMData(BaseModel):
+class GenomeBatches(BaseModel):
+    """What both genome tasks share: the val share, strands, and batching."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    val_fraction: float = Field(0.1, ge=0, lt=1)
+    strand: Literal["+", "both"] = "+"
+    batch_size: int = Field(16, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    num_workers: int = Field(0, ge=0)
+
+
+class GenomeLMData(GenomeBatches):
     """source: a FASTA file (plain, gzip, bgzip) or a named genome (`memcast data list`). Each record
     is split by position: train, then val (val_fraction), then test (test_fraction, held out at the
     end). context: bases per training window; stride: bases between training windows (default
     context); strand: "both" adds every window's reverse complement to training."""
 
-    model_config = ConfigDict(extra="forbid")
-
     source: str
     context: int = Field(512, ge=2)
     stride: int | None = Field(None, ge=1)
-    val_fraction: float = Field(0.1, ge=0, lt=1)
     test_fraction: float = Field(0.2, gt=0, lt=1)
-    strand: Literal["+", "both"] = "+"
-    batch_size: int = Field(16, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
-    num_workers: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _fractions(self) -> GenomeLMData:
@@ -50,12 +55,10 @@ class GenomeLMData(BaseModel):
         return self
 
 
-class GenomeClassifyData(BaseModel):
+class GenomeClassifyData(GenomeBatches):
     """Either benchmark (a GenomicsBenchmarks-style folder: train/ and test/, one folder per class)
     or fasta + train_bed (+ val_bed, test_bed; labels from label_column, 4 = the BED name). Without a
     val file, val is a stratified val_fraction of train."""
-
-    model_config = ConfigDict(extra="forbid")
 
     benchmark: str | None = None
     fasta: str | None = None
@@ -63,11 +66,6 @@ class GenomeClassifyData(BaseModel):
     val_bed: str | None = None
     test_bed: str | None = None
     label_column: int = Field(4, ge=4)
-    val_fraction: float = Field(0.1, ge=0, lt=1)
-    strand: Literal["+", "both"] = "+"
-    batch_size: int = Field(16, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
-    num_workers: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _one_source(self) -> GenomeClassifyData:
