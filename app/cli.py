@@ -195,8 +195,7 @@ def forecast_command(
         from app import tracking
         from app.training import forecast, load_model, write_frame
 
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        tracking.check_tracking(uri)
+        uri = tracking.checked_uri(tracking_uri)
         loaded = load_model(model, uri)
         frame = forecast(loaded, input_path, horizon)
         with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "forecast"):
@@ -219,8 +218,7 @@ def _forecast_genome(model, genome, region, length, temperature, seed, output, t
         from app import tracking
         from app.training.genomics import load_genome_model, sample_genome
 
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        tracking.check_tracking(uri)
+        uri = tracking.checked_uri(tracking_uri)
         loaded = load_genome_model(model, uri)
         header, bases = sample_genome(loaded, genome, region, length, temperature, seed)
         fasta = f">{header}\n" + "".join(bases[i : i + 80] + "\n" for i in range(0, len(bases), 80))
@@ -288,8 +286,7 @@ def evaluate(
         from app.training import format_table, load_model
         from app.training.demo import _log_rows
 
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        tracking.check_tracking(uri)
+        uri = tracking.checked_uri(tracking_uri)
         loaded = load_model(model, uri)
         report = run_evaluate(loaded, data, online=online, horizons=wanted, step=step, plot_dir=plot_dir)
         with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "evaluate"):
@@ -312,8 +309,7 @@ def _is_genome_model(model: str, tracking_uri: str | None) -> bool:
         from app.training.experiment import resolve_checkpoint
         from app.training.genomics import is_genome_checkpoint
 
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        tracking.check_tracking(uri)
+        uri = tracking.checked_uri(tracking_uri)
         return is_genome_checkpoint(resolve_checkpoint(model, uri))
     except _user_errors() as err:
         fail(str(err))
@@ -391,8 +387,7 @@ def classify(
         from app import tracking
         from app.training.genomics import classify_sequences, load_genome_model
 
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        tracking.check_tracking(uri)
+        uri = tracking.checked_uri(tracking_uri)
         loaded = load_genome_model(model, uri)
         rows = classify_sequences(loaded, input_path)
         buffer = io.StringIO()

@@ -80,6 +80,13 @@ def check_tracking(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"tracking URI {uri}: {folder} is not writable")
 
 
+def checked_uri(configured: str | None = None) -> str:
+    """`resolve_tracking_uri`, then `check_tracking` on it: the store every command starts with."""
+    uri = resolve_tracking_uri(configured)
+    check_tracking(uri)
+    return uri
+
+
 @contextlib.contextmanager
 def start_run(
     uri: str,

@@ -30,8 +30,7 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
     from app import tracking
 
     started = time.perf_counter()
-    uri = tracking.resolve_tracking_uri(config.tracking.uri)
-    tracking.check_tracking(uri)
+    uri = tracking.checked_uri(config.tracking.uri)
     out = Path(config.output_dir) / config.name
     out.mkdir(parents=True, exist_ok=True)
     with tracking.start_run(uri, config.tracking.experiment, "demo") as parent:
