@@ -81,6 +81,7 @@ class Setting:
     window: int = 32
     segment: int = 32
     chunk: int = 16
+    memory_norm: bool | None = None  # None: the preset's memory output form; else memory.norm
     alpha_bias: float | None = None  # initial bias of the forget gate (None: NeuralMemory's default)
     theta_bias: float | None = None  # initial bias of the inner learning rate (None: the default)
     write_penalty: float = 0.0  # weight of the mean theta / theta_max in the training loss
@@ -92,6 +93,12 @@ class Setting:
     train_length: int = 128
     steps: int = 800
     batch: int = 32
+    # An optional second training phase on longer sequences (0 steps: none). Short sequences teach
+    # the task quickly but hold too few distractors to teach the memory not to write them; the
+    # evaluation lengths are multiples of the longest training length.
+    long_length: int = 512
+    long_steps: int = 0
+    long_batch: int = 8
     lr: float = 3e-3
     multipliers: tuple[int, ...] = (1, 4, 16, 64)
     eval_sequences: int = 64
@@ -99,25 +106,54 @@ class Setting:
     seed: int = 0
     threads: int = 1
 
+    @property
+    def phases(self) -> list[tuple[int, int, int]]:
+        """(length, steps, batch) of each training phase, in order."""
+        first = [(self.train_length, self.steps, self.batch)]
+        return first + ([(self.long_length, self.long_steps, self.long_batch)] if self.long_steps else [])
+
+    @property
+    def longest_trained(self) -> int:
+        """The longest training sequence: the unit of the evaluation lengths."""
+        return max(length for length, _, _ in self.phases)
+
     def task(self) -> RecallTask:
         return RecallTask(self.n_keys, self.n_values, self.n_distractors, self.pairs, self.queries)
 
     def config(self) -> BackboneConfig:
         return backbone_config(
-            self.preset, self.d_model, self.n_layers, self.window, self.segment, self.chunk
+            self.preset,
+            self.d_model,
+            self.n_layers,
+            self.window,
+            self.segment,
+            self.chunk,
+            self.memory_norm,
         )
 
 
 def backbone_config(
-    name: str, d_model: int, n_layers: int, window: int, segment: int, chunk: int
+    name: str,
+    d_model: int,
+    n_layers: int,
+    window: int,
+    segment: int,
+    chunk: int,
+    memory_norm: bool | None = None,
 ) -> BackboneConfig:
-    """The benchmark's config of a preset: its overrides, the sizes, and the attention window."""
+    """The benchmark's config of a preset: its overrides, the sizes, and the attention window.
+
+    memory_norm: None keeps the preset's memory output form; True / False sets `memory.norm`.
+    """
     preset, overrides = PRESETS[name]
     fields: dict[str, Any] = dict(d_model=d_model, n_layers=n_layers, window=window, **overrides)
+    memory: dict[str, Any] = {} if memory_norm is None else {"norm": memory_norm}
     if preset == "titans-mac":
         fields["segment"] = segment  # MAC's memory chunk is its segment
     elif preset != "swa":
-        fields["memory"] = {"chunk_size": chunk}
+        memory["chunk_size"] = chunk
+    if memory and preset != "swa":
+        fields["memory"] = memory
     return BackboneConfig.preset(preset, **fields)
 
 
@@ -187,8 +223,9 @@ def train(model: RecallModel, setting: Setting, task: RecallTask) -> dict[str, A
     start = time.perf_counter()
     model.train()
     model.record_writes = setting.write_penalty > 0
-    for _ in range(setting.steps):
-        batch = task.sample(setting.batch, setting.train_length, generator)
+    schedule_of_batches = [(length, batch) for length, steps, batch in setting.phases for _ in range(steps)]
+    for length, batch_size in schedule_of_batches:
+        batch = task.sample(batch_size, length, generator)
         try:
             logits, _ = model(batch.tokens)
         except ValueError as error:  # the engine refuses NaN / Inf gates: the inner loop diverged
@@ -216,10 +253,10 @@ def train(model: RecallModel, setting: Setting, task: RecallTask) -> dict[str, A
         accuracies.append((logits.argmax(-1)[scored] == batch.targets[scored]).float().mean().item())
     seconds = time.perf_counter() - start
     model.record_writes = False
-    tail = max(1, setting.steps // 20)
+    tail = max(1, len(schedule_of_batches) // 20)
     return {
         "seconds": seconds,
-        "tokens_per_s": setting.steps * setting.batch * setting.train_length / seconds,
+        "tokens_per_s": sum(length * batch for length, batch in schedule_of_batches) / seconds,
         "skipped_steps": skipped,
         "final_loss": statistics.fmean(losses[-tail:]),
         "final_accuracy": statistics.fmean(accuracies[-tail:]),
@@ -247,7 +284,7 @@ def evaluate(model: RecallModel, setting: Setting, task: RecallTask) -> list[dic
     model.eval()
     rows = []
     for multiplier in setting.multipliers:
-        length = multiplier * setting.train_length
+        length = multiplier * setting.longest_trained
         generator = torch.Generator().manual_seed(setting.seed + 1000 + multiplier)
         batch = task.sample(setting.eval_sequences, length, generator, pair_start=0)
         try:
@@ -346,7 +383,13 @@ def run_stream(case: StreamCase) -> dict[str, Any]:
         config = backbone_config("swa", setting.d_model, setting.n_layers, case.length, 0, 0)
     else:
         config = backbone_config(
-            case.preset, setting.d_model, setting.n_layers, setting.window, setting.segment, setting.chunk
+            case.preset,
+            setting.d_model,
+            setting.n_layers,
+            setting.window,
+            setting.segment,
+            setting.chunk,
+            setting.memory_norm,
         )
     model = RecallModel(config, task.vocab).eval()
     batch = task.sample(1, case.length, torch.Generator().manual_seed(setting.seed), pair_start=0)
@@ -437,7 +480,7 @@ def results_table(
     longest = stream_lengths[-1] if stream_lengths else None
     header = [
         "preset",
-        *[f"{m}x ({m * setting.train_length})" for m in mults],
+        *[f"{m}x ({m * setting.longest_trained})" for m in mults],
         "train tok/s",
         f"eval tok/s {mults[-1]}x",
     ]
@@ -472,12 +515,19 @@ def heading(setting: Setting, presets: list[str], task: RecallTask) -> str:
     return (
         f"Long-context recall: d_model {setting.d_model}, {setting.n_layers} layers, attention window "
         f"{setting.window} (swa, MAG, MAL), MAC segment {setting.segment}, memory chunk {setting.chunk}"
+        + ("" if setting.memory_norm is None else f", memory.norm {str(setting.memory_norm).lower()}")
         + ("" if setting.alpha_bias is None else f", forget-gate bias init {setting.alpha_bias}")
         + ("" if setting.theta_bias is None else f", learning-rate-gate bias init {setting.theta_bias}")
         + (f", write penalty {setting.write_penalty}" if setting.write_penalty else "")
         + f"; task: {task.pairs} pairs / {task.queries} queries, {task.n_keys} keys, {task.n_values} "
         f"values (chance {100 * task.chance:.1f}%), {task.n_distractors} distractor tokens; trained "
-        f"{setting.steps} steps x batch {setting.batch} at length {setting.train_length} (AdamW, constant lr "
+        f"{setting.steps} steps x batch {setting.batch} at length {setting.train_length}"
+        + (
+            f", then {setting.long_steps} x batch {setting.long_batch} at {setting.long_length}"
+            if setting.long_steps
+            else ""
+        )
+        + f" (AdamW, constant lr "
         f"{setting.lr}, seed {setting.seed}); evaluated on {setting.eval_sequences} streams per length, "
         f"pairs at the start, streamed {setting.piece} tokens at a time; {setting.threads} torch "
         f"thread(s) per worker"
@@ -498,9 +548,14 @@ def main(argv: list[str] | None = None) -> None:
         nargs="+",
         type=int,
         default=None,
-        help="evaluation lengths as multiples of --train-length (default 1 4 16 64)",
+        help="evaluation lengths as multiples of the longest training length (default 1 4 16 64)",
     )
     parser.add_argument("--train-length", type=int, default=128)
+    parser.add_argument("--long-length", type=int, default=512, help="length of the second training phase")
+    parser.add_argument(
+        "--long-steps", type=int, default=0, help="steps of the second training phase (default 0: none)"
+    )
+    parser.add_argument("--long-batch", type=int, default=8, help="batch of the second training phase")
     parser.add_argument("--steps", type=int, default=None, help="training steps per preset (default 800)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
@@ -511,6 +566,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--window", type=int, default=32)
     parser.add_argument("--segment", type=int, default=32)
     parser.add_argument("--chunk", type=int, default=16)
+    parser.add_argument(
+        "--memory-norm",
+        choices=["true", "false"],
+        default=None,
+        help="set memory.norm (M(x) = x + LayerNorm(f(x))) in every memory preset (default: the preset's)",
+    )
     parser.add_argument(
         "--alpha-bias",
         type=float,
@@ -578,12 +639,16 @@ def main(argv: list[str] | None = None) -> None:
         window=args.window,
         segment=args.segment,
         chunk=args.chunk,
+        memory_norm=None if args.memory_norm is None else args.memory_norm == "true",
         alpha_bias=args.alpha_bias,
         theta_bias=args.theta_bias,
         write_penalty=args.write_penalty,
         pairs=args.pairs,
         queries=args.queries,
         train_length=args.train_length,
+        long_length=args.long_length,
+        long_steps=args.long_steps,
+        long_batch=args.long_batch,
         steps=steps,
         batch=args.batch,
         lr=args.lr,
