@@ -1,17 +1,18 @@
 """Bits per base on a bacterial chromosome: memcast's memory models against the Markov baseline.
 
-    .venv/bin/python benchmarks/genome.py            # pyrodigal-nctc11397 (memcast[datasets]), ~25 min
+    .venv/bin/python benchmarks/genome.py            # pyrodigal-nctc11397 (memcast[datasets]); every preset
     .venv/bin/python benchmarks/genome.py --quick    # the bundled 50 kb slice, a smoke run (~2 min)
 
 The chromosome of C. diphtheriae NCTC11397 (2.46 Mbp) is split by position: train (the first 70%),
 val (the next 10%: the Markov order and smoothing are chosen there), test (the last 20%, held out).
-Each preset (Titans LMM, MIRAS Memora, the sliding-window-attention baseline `swa`) is trained with
-the genome LightningModule and the shared trainer for a fixed number of steps, then scored on the
-held-out part: on windows of its training context (fresh memory per window), the same with the
-test-time memory updates off (`NeuralMemory.learns = False`), and streaming each held-out region in
-one pass with the memory carried. The cost section streams the whole chromosome through one model in
-one pass: bases/s and the peak RSS (VmHWM, reset before the pass) at 25%, 50% and 100% of it.
-Prints one table and writes JSON to benchmarks/results/genome.json (genome_quick.json).
+Each preset (the Titans and MIRAS presets and the sliding-window-attention baseline `swa`; `--jobs` at
+a time, each in its own process) is trained with the genome LightningModule and the shared trainer
+for a fixed number of steps, then scored on the held-out part: on windows of its training context
+(fresh memory per window), the same with the test-time memory updates off (`NeuralMemory.learns =
+False`), and streaming each held-out region in one pass with the memory carried. The cost section
+streams the whole chromosome through one model (the first memory preset) in one pass, after the
+training jobs have finished: bases/s and the peak RSS (VmHWM, reset before the pass) at 25%, 50%
+and 100% of it. Prints one table and writes JSON to benchmarks/results/genome.json (genome_quick.json).
 """
 
 from __future__ import annotations
@@ -22,17 +23,23 @@ import os
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
+from multiprocessing import get_context
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+import lightning as L  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from app.models import PRESETS  # noqa: E402
 from app.models.ablation import neural_memories  # noqa: E402
 from app.training import GenomeLMConfig  # noqa: E402
 from app.training.genomics import (  # noqa: E402
+    GenomeModule,
     _pieces,
     build_genome_datamodule,
     build_genome_module,
@@ -49,6 +56,8 @@ SAMPLE = ROOT / "data" / "samples" / "pyrodigal_50kb.fa"
 
 def config_for(args, preset: str, source: str, output: str) -> GenomeLMConfig:
     backbone: dict = {"d_model": args.d_model, "n_layers": args.layers}
+    if preset == "titans-mac":
+        backbone["segment"] = args.chunk  # MAC writes its memory once per segment
     if preset != "swa":
         backbone["memory"] = {"chunk_size": args.chunk}
     return GenomeLMConfig.model_validate(
@@ -80,13 +89,22 @@ def config_for(args, preset: str, source: str, output: str) -> GenomeLMConfig:
     )
 
 
-def train_and_score(args, preset: str, source: str, output: str) -> tuple[dict, object]:
+def train_and_score(args, preset: str, source: str, output: str) -> dict:
+    """Train one preset and score it; the result names its best checkpoint (under `output`)."""
+    torch.set_num_threads(args.threads)  # also in a worker process
     config = config_for(args, preset, source, output)
+    L.seed_everything(config.seed, verbose=False)  # the same weights whatever ran before in the process
     datamodule = build_genome_datamodule(config)
     module = build_genome_module(config, datamodule)
     params = sum(p.numel() for p in module.parameters())
     started = time.perf_counter()
-    best, _ = fit_to_checkpoint(config.trainer, module, datamodule, output_root=output, name=preset)
+    try:
+        best, _ = fit_to_checkpoint(config.trainer, module, datamodule, output_root=output, name=preset)
+    except ValueError as error:  # the memory's inner loop produced NaN / Inf: report it, go on
+        if "NaN or Inf" not in str(error):
+            raise
+        print(f"  {preset}: diverged in training: {error}", flush=True)
+        return {"preset": preset, "params": params, "status": f"diverged in training: {error}"}
     seconds = time.perf_counter() - started
     module = type(module).load_from_checkpoint(str(best), map_location="cpu", weights_only=False).eval()
     rows = evaluate_genome(module, source, baselines=False).rows
@@ -103,13 +121,15 @@ def train_and_score(args, preset: str, source: str, output: str) -> tuple[dict, 
         "steps": args.steps,
         "memory_state": state,
         "rows": rows,
+        "status": "ok",
+        "checkpoint": str(best),
     }
     print(
         f"  {preset}: {params} params, trained {seconds:.0f} s; "
         + "; ".join(f"{r['model']}: {r['bits_per_base']:.4f}" for r in rows),
         flush=True,
     )
-    return result, module
+    return result
 
 
 def stream_cost(module, source: str, piece: int) -> dict:
@@ -151,7 +171,7 @@ def stream_cost(module, source: str, piece: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="the bundled 50 kb slice, few steps")
-    parser.add_argument("--presets", nargs="+", default=["titans-lmm", "memora", "swa"])
+    parser.add_argument("--presets", nargs="+", default=list(PRESETS), choices=list(PRESETS))
     parser.add_argument("--steps", type=int, default=400)
     parser.add_argument("--d-model", type=int, default=32)
     parser.add_argument("--layers", type=int, default=2)
@@ -162,7 +182,10 @@ def main() -> None:
     parser.add_argument("--val-batches", type=int, default=20)
     parser.add_argument("--piece", type=int, default=4096)
     parser.add_argument("--max-order", type=int, default=12)
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads per preset")
+    parser.add_argument(
+        "--jobs", type=int, default=2, help="presets trained at a time, each in its own process"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
@@ -188,14 +211,24 @@ def main() -> None:
         flush=True,
     )
 
-    results, modules = [], {}
+    cost = None
     with tempfile.TemporaryDirectory() as tmp:
-        for preset in args.presets:
-            result, module = train_and_score(args, preset, source, tmp)
-            results.append(result)
-            modules[preset] = module
-    memory_presets = [p for p in args.presets if p != "swa"]
-    cost = stream_cost(modules[memory_presets[0]], source, args.piece) if memory_presets else None
+        job = partial(train_and_score, args, source=source, output=tmp)
+        if args.jobs > 1:  # spawn: a fresh interpreter per worker, no forked torch / Lightning state
+            with ProcessPoolExecutor(args.jobs, mp_context=get_context("spawn")) as pool:
+                results = list(pool.map(job, args.presets))
+        else:
+            results = [job(preset) for preset in args.presets]
+        trained = [r for r in results if r["status"] == "ok"]
+        memory_presets = [r["preset"] for r in trained if r["preset"] != "swa"]
+        if memory_presets:  # measured alone, after the training jobs have finished
+            first = trained[[r["preset"] for r in trained].index(memory_presets[0])]
+            module = GenomeModule.load_from_checkpoint(
+                first["checkpoint"], map_location="cpu", weights_only=False
+            ).eval()
+            cost = stream_cost(module, source, args.piece)
+    for result in trained:
+        del result["checkpoint"]  # it was in the temporary folder
 
     heading = (
         f"{source}, held-out last 20%: bits per base (d_model {args.d_model}, {args.layers} layers, "
@@ -205,6 +238,9 @@ def main() -> None:
     print("\n" + heading)
     print(f"{'model':<60}{'updates on':>11}{'updates off':>12}{'stream':>9}")
     for result in results:
+        if result["status"] != "ok":
+            print(f"{result['preset']:<60}{result['status'][:60]}")
+            continue
         rows = {r["model"].split("(")[1].rstrip(")"): r["bits_per_base"] for r in result["rows"]}
         on = rows[f"windows of {args.context}"]
         off = rows.get("windows, memory updates off", float("nan"))

@@ -1,6 +1,6 @@
 """Long-context recall: train each preset on short sequences, evaluate on sequences up to 64x longer.
 
-    .venv/bin/python benchmarks/long_context.py                     # every preset; see README for the time
+    .venv/bin/python benchmarks/long_context.py                     # every preset (about an hour, see README)
     .venv/bin/python benchmarks/long_context.py --quick             # smoke run, a few minutes
     .venv/bin/python benchmarks/long_context.py --presets titans-lmm swa --steps 400 --multipliers 1 4
 
@@ -551,15 +551,18 @@ def main(argv: list[str] | None = None) -> None:
         help="evaluation lengths as multiples of the longest training length (default 1 4 16 64)",
     )
     parser.add_argument("--train-length", type=int, default=128)
-    parser.add_argument("--long-length", type=int, default=512, help="length of the second training phase")
+    parser.add_argument("--long-length", type=int, default=2048, help="length of the second training phase")
     parser.add_argument(
-        "--long-steps", type=int, default=0, help="steps of the second training phase (default 0: none)"
+        "--long-steps",
+        type=int,
+        default=None,
+        help="steps of the second training phase (default 600; 0: none)",
     )
-    parser.add_argument("--long-batch", type=int, default=8, help="batch of the second training phase")
-    parser.add_argument("--steps", type=int, default=None, help="training steps per preset (default 800)")
+    parser.add_argument("--long-batch", type=int, default=4, help="batch of the second training phase")
+    parser.add_argument("--steps", type=int, default=None, help="training steps per preset (default 600)")
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=3e-3)
-    parser.add_argument("--eval-sequences", type=int, default=None, help="streams per length (default 64)")
+    parser.add_argument("--eval-sequences", type=int, default=None, help="streams per length (default 32)")
     parser.add_argument("--piece", type=int, default=512, help="tokens per streaming call")
     parser.add_argument("--d-model", type=int, default=32)
     parser.add_argument("--n-layers", type=int, default=2)
@@ -613,7 +616,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
-    parser.add_argument("--timeout", type=float, default=1800, help="seconds per worker")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds per worker")
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: 2 presets, 150 steps, lengths 1x 4x, short streams"
     )
@@ -628,7 +631,8 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     presets = args.presets or (["titans-lmm", "swa"] if args.quick else DEFAULT_PRESETS)
-    steps = args.steps or (150 if args.quick else 800)
+    steps = args.steps or (150 if args.quick else 600)
+    long_steps = args.long_steps if args.long_steps is not None else (0 if args.quick else 600)
     multipliers = tuple(args.multipliers or ((1, 4) if args.quick else (1, 4, 16, 64)))
     stream_lengths = args.stream_lengths or ([1024, 4096] if args.quick else [4096, 16384, 65536])
     stream_lengths = [n for n in stream_lengths if n > 0]
@@ -647,13 +651,13 @@ def main(argv: list[str] | None = None) -> None:
         queries=args.queries,
         train_length=args.train_length,
         long_length=args.long_length,
-        long_steps=args.long_steps,
+        long_steps=long_steps,
         long_batch=args.long_batch,
         steps=steps,
         batch=args.batch,
         lr=args.lr,
         multipliers=multipliers,
-        eval_sequences=args.eval_sequences or (16 if args.quick else 64),
+        eval_sequences=args.eval_sequences or (16 if args.quick else 32),
         piece=args.piece,
         seed=args.seed,
         threads=args.threads,
