@@ -98,16 +98,18 @@ def train_and_score(args, preset: str, source: str, output: str) -> dict:
     module = build_genome_module(config, datamodule)
     params = sum(p.numel() for p in module.parameters())
     started = time.perf_counter()
+    stage = "training"
     try:
         best, _ = fit_to_checkpoint(config.trainer, module, datamodule, output_root=output, name=preset)
+        seconds = time.perf_counter() - started
+        module = type(module).load_from_checkpoint(str(best), map_location="cpu", weights_only=False).eval()
+        stage = "scoring"
+        rows = evaluate_genome(module, source, baselines=False).rows
     except ValueError as error:  # the memory's inner loop produced NaN / Inf: report it, go on
         if "NaN or Inf" not in str(error):
             raise
-        print(f"  {preset}: diverged in training: {error}", flush=True)
-        return {"preset": preset, "params": params, "status": f"diverged in training: {error}"}
-    seconds = time.perf_counter() - started
-    module = type(module).load_from_checkpoint(str(best), map_location="cpu", weights_only=False).eval()
-    rows = evaluate_genome(module, source, baselines=False).rows
+        print(f"  {preset}: diverged in {stage}: {error}", flush=True)
+        return {"preset": preset, "params": params, "status": f"diverged in {stage}: {error}"}
     memory = neural_memories(module.net)
     state = ""
     if memory:
