@@ -222,11 +222,10 @@ def main() -> None:
         else:
             results = [job(preset) for preset in args.presets]
         trained = [r for r in results if r["status"] == "ok"]
-        memory_presets = [r["preset"] for r in trained if r["preset"] != "swa"]
-        if memory_presets:  # measured alone, after the training jobs have finished
-            first = trained[[r["preset"] for r in trained].index(memory_presets[0])]
+        streamed = next((r for r in trained if r["preset"] != "swa"), None)  # the first memory model
+        if streamed:  # measured alone, after the training jobs have finished
             module = GenomeModule.load_from_checkpoint(
-                first["checkpoint"], map_location="cpu", weights_only=False
+                streamed["checkpoint"], map_location="cpu", weights_only=False
             ).eval()
             cost = stream_cost(module, source, args.piece)
     for result in trained:
@@ -253,7 +252,7 @@ def main() -> None:
     if cost:
         peaks = ", ".join(f"{k}: {v:.0f} MB" for k, v in cost["peak_rss_mb"].items())
         print(
-            f"\nstreaming {cost['record']} ({cost['bases']:,} bases) through {memory_presets[0]} in one "
+            f"\nstreaming {cost['record']} ({cost['bases']:,} bases) through {streamed['preset']} in one "
             f"pass: {cost['bases_per_s']:,.0f} bases/s; peak RSS {peaks} "
             f"(RSS before {cost['rss_before_mb']:.0f} MB; "
             f"the per-base score arrays are {cost['score_array_mb']:.0f} MB of it at 100%)"

@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -204,9 +204,6 @@ def set_gate_bias(model: nn.Module, gate: str, value: float) -> int:
                 module.to_gates.bias[index * heads : (index + 1) * heads] = value
             count += 1
     return count
-
-
-# --- peak memory (RSS) ------------------------------------------------------------------------
 
 
 # --- the worker: train one preset, evaluate it at every length -------------------------------
@@ -382,15 +379,7 @@ def run_stream(case: StreamCase) -> dict[str, Any]:
     if case.preset == "full-attention":  # swa with a window as long as the stream: full causal
         config = backbone_config("swa", setting.d_model, setting.n_layers, case.length, 0, 0)
     else:
-        config = backbone_config(
-            case.preset,
-            setting.d_model,
-            setting.n_layers,
-            setting.window,
-            setting.segment,
-            setting.chunk,
-            setting.memory_norm,
-        )
+        config = replace(setting, preset=case.preset).config()
     model = RecallModel(config, task.vocab).eval()
     batch = task.sample(1, case.length, torch.Generator().manual_seed(setting.seed), pair_start=0)
     # warm-up on a short stream, so one-off allocations (thread pools, kernels) are not counted
