@@ -87,7 +87,8 @@ class BackboneSection(BaseModel):
 class ModelSection(BackboneSection):
     """kind: "forecaster" (a Backbone preset over patches) or "dlinear". preset / backbone: see
     `BackboneSection`. The rest are `ForecasterConfig` fields; use_covariates feeds the data's
-    covariates to the model."""
+    covariates to the model. loss: the training objective on the scaled targets ("mse", "mae" or
+    "huber")."""
 
     kind: str = "forecaster"
     lookback: int = Field(96, ge=1)
@@ -100,6 +101,7 @@ class ModelSection(BackboneSection):
     memorize_chunk: int = Field(256, ge=1)
     dropout: float = Field(0.0, ge=0, lt=1)
     linear_skip: bool = False
+    loss: Literal["mse", "mae", "huber"] = "mse"
 
     @field_validator("kind")
     @classmethod

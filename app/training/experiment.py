@@ -136,7 +136,7 @@ def build_module(config: ExperimentConfig, datamodule: ForecastDataModule) -> Fo
         "online_step": config.evaluation.online_step,
         "experiment": config.tracking.experiment,
     }
-    return ForecastModule(kind, net, config.optim.model_dump(mode="json"), meta)
+    return ForecastModule(kind, net, config.optim.model_dump(mode="json"), meta, loss=config.model.loss)
 
 
 # ---------------------------------------------------------------------------------------- training

@@ -1,7 +1,8 @@
 """`ForecastModule`: the LightningModule that trains any forecaster (Forecaster, DLinear).
 
-The net maps batch["x"] (B, T, C) to (B, horizon, n_targets); the loss is the MSE on the scaled
-targets over observed (not gap-filled) cells. Everything needed to rebuild the net and read new data
+The net maps batch["x"] (B, T, C) to (B, horizon, n_targets); the training loss (`loss`: "mse",
+"mae" or "huber") is taken on the scaled targets over observed (not gap-filled) cells, and MSE and MAE
+are logged whichever it is. Everything needed to rebuild the net and read new data
 (net kind and config, channels, scaler statistics, frequency) is saved in the checkpoint's
 hyper-parameters, so `ForecastModule.load_from_checkpoint(path)` alone restores a usable model.
 """
@@ -22,7 +23,7 @@ from .optim import OptimConfig, configure_optimizers
 
 
 def build_net(kind: str, config: dict[str, Any]) -> nn.Module:
-    """"forecaster" -> Forecaster(ForecasterConfig(**config)); "dlinear" -> DLinear(**config)."""
+    """ "forecaster" -> Forecaster(ForecasterConfig(**config)); "dlinear" -> DLinear(**config)."""
     if kind == "forecaster":
         config = dict(config)
         config["backbone"] = BackboneConfig(**config["backbone"])
@@ -32,19 +33,40 @@ def build_net(kind: str, config: dict[str, Any]) -> nn.Module:
     raise ValueError(f"unknown net kind {kind!r}; expected 'forecaster' or 'dlinear'")
 
 
+LOSSES = ("mse", "mae", "huber")
+
+
+def masked_mean(cells: Tensor, mask: Tensor | None) -> Tensor:
+    """The mean of `cells` over the cells where `mask` is True (all cells without a mask)."""
+    if mask is None:
+        return cells.mean()
+    weight = mask.to(cells.dtype)
+    return (cells * weight).sum() / weight.sum().clamp_min(1.0)
+
+
 def masked_errors(yhat: Tensor, y: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     """MSE and MAE over the cells where `mask` is True (all cells without a mask)."""
     err = yhat.float() - y.float()
-    if mask is None:
-        return err.pow(2).mean(), err.abs().mean()
-    weight = mask.to(err.dtype)
-    count = weight.sum().clamp_min(1.0)
-    return (err.pow(2) * weight).sum() / count, (err.abs() * weight).sum() / count
+    return masked_mean(err.pow(2), mask), masked_mean(err.abs(), mask)
+
+
+def masked_loss(kind: str, yhat: Tensor, y: Tensor, mask: Tensor | None) -> Tensor:
+    """The training loss `kind` ("mse", "mae", "huber" with delta 1 on scaled values) over the
+    observed cells."""
+    if kind not in LOSSES:
+        raise ValueError(f"loss: unknown {kind!r}; expected one of {', '.join(LOSSES)}")
+    err = yhat.float() - y.float()
+    if kind == "huber":
+        cells = nn.functional.huber_loss(err, torch.zeros_like(err), reduction="none")
+    else:
+        cells = err.pow(2) if kind == "mse" else err.abs()
+    return masked_mean(cells, mask)
 
 
 class ForecastModule(L.LightningModule):
     """net_kind / net_config: what `build_net` builds. optim: an OptimConfig as a dict. meta: what
-    forecasting from new data needs (channels, targets, covariates, freq, scaler, timestamp)."""
+    forecasting from new data needs (channels, targets, covariates, freq, scaler, timestamp). loss:
+    the training objective, one of LOSSES (also what `val_loss` reports)."""
 
     def __init__(
         self,
@@ -52,8 +74,11 @@ class ForecastModule(L.LightningModule):
         net_config: dict[str, Any],
         optim: dict[str, Any] | None = None,
         meta: dict[str, Any] | None = None,
+        loss: str = "mse",
     ):
         super().__init__()
+        if loss not in LOSSES:
+            raise ValueError(f"ForecastModule: loss: unknown {loss!r}; expected one of {', '.join(LOSSES)}")
         self.save_hyperparameters()
         self.net = build_net(net_kind, net_config)
         self.optim = OptimConfig(**(optim or {}))
@@ -72,12 +97,22 @@ class ForecastModule(L.LightningModule):
 
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         yhat = self.net(batch["x"])
-        mse, mae = masked_errors(yhat, batch["y"], batch.get("y_mask"))
-        on_step = stage == "train"
-        self.log(f"{stage}_loss", mse, prog_bar=True, on_step=on_step, on_epoch=True, sync_dist=True,
-                 batch_size=yhat.shape[0])
-        self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, sync_dist=True, batch_size=yhat.shape[0])
-        return mse
+        y, mask = batch["y"], batch.get("y_mask")
+        mse, mae = masked_errors(yhat, y, mask)
+        loss = masked_loss(self.hparams.loss, yhat, y, mask)
+        on_step, size = stage == "train", yhat.shape[0]
+        self.log(
+            f"{stage}_loss",
+            loss,
+            prog_bar=True,
+            on_step=on_step,
+            on_epoch=True,
+            sync_dist=True,
+            batch_size=size,
+        )
+        self.log(f"{stage}_mse", mse, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
+        self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
+        return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "train")

@@ -9,6 +9,7 @@ import torch
 
 from app.tracking import TrackingError, check_tracking, resolve_tracking_uri
 from app.training import ConfigError, ExperimentConfig, load_config, resolve_precision, warmup_cosine
+from app.training.module import ForecastModule, masked_loss
 from app.training.optim import param_groups, warmup_steps
 
 from .conftest import DEMO
@@ -52,6 +53,7 @@ def test_demo_config_loads_and_overrides_apply():
         (["model.preset=titanz"], "model.preset: unknown preset 'titanz'"),
         (["model.backbone.heads=3"], "model: backbone: d_model: 32 is not divisible by heads=3"),
         (["model.patch_len=200"], "patch_len: 200 is longer than lookback=96"),
+        (["model.loss=rmse"], "model.loss: "),
         (["trainer.max_epochs.x=1"], "trainer.max_epochs is a value, not a section"),
         (["novalue"], "expected key=value"),
     ],
@@ -92,3 +94,26 @@ def test_unreachable_tracking_is_a_clear_error_at_once(tmp_path):
     with pytest.raises(TrackingError, match="does not exist"):
         check_tracking(f"sqlite:///{tmp_path}/missing/mlflow.db")
     check_tracking(f"sqlite:///{tmp_path}/mlflow.db")
+
+
+@pytest.mark.parametrize(
+    ("kind", "reference"),
+    [
+        ("mse", torch.nn.functional.mse_loss),
+        ("mae", torch.nn.functional.l1_loss),
+        ("huber", torch.nn.functional.huber_loss),
+    ],
+)
+def test_training_losses_match_torch_on_the_observed_cells(kind, reference):
+    generator = torch.Generator().manual_seed(3)
+    yhat, y = torch.randn(4, 12, 2, generator=generator) * 2, torch.randn(4, 12, 2, generator=generator)
+    mask = torch.rand(4, 12, 2, generator=generator) > 0.3
+    assert masked_loss(kind, yhat, y, None).item() == pytest.approx(reference(yhat, y).item())
+    assert masked_loss(kind, yhat, y, mask).item() == pytest.approx(reference(yhat[mask], y[mask]).item())
+
+
+def test_an_unknown_training_loss_is_refused():
+    config = {"lookback": 8, "horizon": 4, "n_targets": 1}
+    with pytest.raises(ValueError, match="loss: unknown 'rmse'"):
+        ForecastModule("dlinear", config, loss="rmse")
+    assert ForecastModule("dlinear", config, loss="mae").hparams.loss == "mae"
