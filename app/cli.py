@@ -107,10 +107,10 @@ URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///m
 def _user_errors():
     """The error types that are the user's to fix: reported in one line, exit status 2."""
     from app.tracking import TrackingError
-    from app.training import ConfigError, ForecastError
+    from app.training import ConfigError, ForecastError, MemoryDiverged
     from pipelines.errors import InputError
 
-    return (ConfigError, ForecastError, InputError, TrackingError)
+    return (ConfigError, ForecastError, InputError, TrackingError, MemoryDiverged)
 
 
 def _load_experiment(config: Path, overrides: list[str] | None):

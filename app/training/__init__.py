@@ -9,7 +9,14 @@ config of any task (its `task` field: forecast, genome-lm, genome-classify).
 """
 
 from .config import TASKS, ConfigError, ExperimentConfig, apply_overrides, load_config, load_experiment
-from .evaluation import fit_dlinear, forecast_windows, online_protocol, seasonal_naive, standard_protocol
+from .evaluation import (
+    MemoryDiverged,
+    fit_dlinear,
+    forecast_windows,
+    online_protocol,
+    seasonal_naive,
+    standard_protocol,
+)
 from .experiment import (
     EvaluationReport,
     ForecastError,
@@ -37,6 +44,7 @@ __all__ = [
     "ExperimentConfig",
     "ForecastError",
     "ForecastModule",
+    "MemoryDiverged",
     "MlflowEpochMetrics",
     "OptimConfig",
     "TrainResult",

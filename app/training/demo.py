@@ -54,8 +54,13 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
         with tracking.start_run(uri, config.tracking.experiment, "forecast", nested=True):
             frame = forecast(result.module, config.data.source)
             write_frame(frame, forecast_path)
-            mlflow.log_params({"model": str(result.checkpoint), "input": config.data.source,
-                               "horizon": result.module.horizon})
+            mlflow.log_params(
+                {
+                    "model": str(result.checkpoint),
+                    "input": config.data.source,
+                    "horizon": result.module.horizon,
+                }
+            )
             mlflow.log_artifact(str(forecast_path), "forecast")
         mlflow.log_metric("demo_seconds", time.perf_counter() - started)
         run_id = parent.info.run_id
@@ -90,6 +95,8 @@ def _log_rows(rows, prefix: str) -> None:
     import mlflow
 
     for row in rows:
+        if "diverged" in row:  # no score to log; the printed table and its note say why
+            continue
         name = str(row["model"]).replace(" ", "_")
         h = row["horizon"]
         mlflow.log_metrics({f"{prefix}_{name}_mse_h{h}": row["mse"], f"{prefix}_{name}_mae_h{h}": row["mae"]})

@@ -18,12 +18,18 @@ All values here are scaled (the train-only scaler of the pipeline); metrics are 
   "frozen-at-test-start": the memory reads the series up to the start of the test part, then its
   state is fixed; each forecast reads its lookback window from that state. Against "adapting" this
   isolates what learning from the revealed test rows adds; against "frozen", what the history adds.
+  A variant whose memory diverges is reported as diverged (its rows carry the message, MSE / MAE are
+  NaN) and the others are still scored.
+
+A memory whose inner loop diverges (its state reaches NaN / Inf: `run_memory` refuses the gates, or
+the forecasts come out non-finite) raises `MemoryDiverged`, naming the rows it had read.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 
 import numpy as np
 import torch
@@ -31,6 +37,28 @@ from torch import Tensor, nn
 
 from app.models.baselines import DLinear, SeasonalNaive
 from app.models.forecaster import Forecaster, map_state
+
+
+class MemoryDiverged(ValueError):
+    """The memory's state reached NaN / Inf while reading a series: no finite forecast exists."""
+
+
+@contextmanager
+def diverged_as(where: str) -> Iterator[None]:
+    """Turn the engine's refusal of NaN / Inf gates inside the block into `MemoryDiverged` at `where`."""
+    try:
+        yield
+    except ValueError as error:
+        if "NaN or Inf" not in str(error) or isinstance(error, MemoryDiverged):
+            raise
+        raise MemoryDiverged(f"the memory state diverged (NaN / Inf) {where}") from error
+
+
+def check_finite(yhat: Tensor, where: str) -> Tensor:
+    """`yhat`, or `MemoryDiverged` if any forecast is NaN / Inf."""
+    if not bool(torch.isfinite(yhat).all()):
+        raise MemoryDiverged(f"the memory state diverged: non-finite forecasts {where}")
+    return yhat
 
 
 def net_shape(net: nn.Module) -> tuple[int, int, int]:
@@ -80,20 +108,26 @@ def forecast_windows(
             return k if limit is None else min(k, limit)
 
         for k, group in itertools.groupby(order, key=patches_before):
+            where = f"after reading rows [0, {k * patch}) of the series"
             if k > done:
                 # The memory reads the rows revealed since the last window (whole patches only).
-                state = net.encode_history(x[None, done * patch : k * patch], state)
+                with diverged_as(where):
+                    state = net.encode_history(x[None, done * patch : k * patch], state)
                 done = k
             members = list(group)
             for chunk in _chunks(members, batch_size):
                 windows = torch.stack([x[starts[i] - lookback : starts[i]] for i in chunk])
                 copies = map_state(state, _repeat_batch(len(chunk)))
-                out[chunk] = net.forecast_window(windows, copies).cpu().numpy()
+                with diverged_as(where):
+                    yhat = net.forecast_window(windows, copies)
+                out[chunk] = check_finite(yhat, where).cpu().numpy()
     else:
         for chunk in _chunks(list(range(len(starts))), batch_size):
             windows = torch.stack([x[starts[i] - lookback : starts[i]] for i in chunk])
-            yhat = net(windows, memorize_history=False) if is_forecaster else net(windows)
-            out[chunk] = yhat.cpu().numpy()
+            where = f"for the windows before rows {starts[chunk[0]]}..{starts[chunk[-1]]}"
+            with diverged_as(where):
+                yhat = net(windows, memorize_history=False) if is_forecaster else net(windows)
+            out[chunk] = check_finite(yhat, where).cpu().numpy()
     net.train(was_training)
     return out
 
@@ -162,7 +196,7 @@ def online_protocol(
     horizons: Sequence[int] | None = None,
 ) -> tuple[list[dict[str, float | int | str]], dict[str, np.ndarray], list[int]]:
     """Prequential walk over [start, end): rows for "adapting" and "frozen" (see the module doc), the
-    forecasts of each, and the forecast rows."""
+    forecasts of each variant that did not diverge, and the forecast rows."""
     horizon = net.config.horizon
     step = step or horizon
     horizons = list(horizons or [horizon])
@@ -170,14 +204,23 @@ def online_protocol(
     if not starts:
         raise ValueError(f"no online step: rows [{start}, {end}) are shorter than the horizon {horizon}")
     y = targets_at(values, starts, horizon, net.config.n_targets)
-    forecasts = {
-        "adapting": forecast_windows(net, values, starts, memorize=True),
-        "frozen": forecast_windows(net, values, starts, memorize=False),
-        "frozen-at-test-start": forecast_windows(net, values, starts, memorize=True, history_until=start),
+    variants = {
+        "adapting": dict(memorize=True),
+        "frozen": dict(memorize=False),
+        "frozen-at-test-start": dict(memorize=True, history_until=start),
     }
-    rows = []
-    for name, yhat in forecasts.items():
-        for h, metric in horizon_metrics(yhat, y, horizons).items():
+    rows, forecasts = [], {}
+    for name, how in variants.items():
+        try:
+            forecasts[name] = forecast_windows(net, values, starts, **how)
+        except MemoryDiverged as error:
+            nan = {"mse": float("nan"), "mae": float("nan")}
+            rows += [
+                {"model": name, "horizon": h, **nan, "windows": len(starts), "diverged": str(error)}
+                for h in horizons
+            ]
+            continue
+        for h, metric in horizon_metrics(forecasts[name], y, horizons).items():
             rows.append({"model": name, "horizon": h, **metric, "windows": len(starts)})
     return rows, forecasts, starts
 

@@ -39,7 +39,15 @@ from pipelines.streams.splits import split_bounds
 from pipelines.streams.timeindex import fixed_step_us
 
 from .config import ExperimentConfig
-from .evaluation import fit_dlinear, online_protocol, seasonal_naive, standard_protocol
+from .evaluation import (
+    MemoryDiverged,
+    check_finite,
+    diverged_as,
+    fit_dlinear,
+    online_protocol,
+    seasonal_naive,
+    standard_protocol,
+)
 from .module import ForecastModule, load_module
 from .trainer import fit_to_checkpoint
 
@@ -181,8 +189,13 @@ def train(config: ExperimentConfig, *, track: bool = True, nested: bool = False)
 
 def _fit(config, module, datamodule, run_id, uri, started) -> TrainResult:
     best, output_dir = fit_to_checkpoint(
-        config.trainer, module, datamodule, output_root=config.output_dir, name=config.name,
-        run_id=run_id, tracking_uri=uri,
+        config.trainer,
+        module,
+        datamodule,
+        output_root=config.output_dir,
+        name=config.name,
+        run_id=run_id,
+        tracking_uri=uri,
     )
     module = load_module(str(best))
     data = datamodule.data
@@ -236,8 +249,9 @@ def resolve_checkpoint(reference: str | Path, tracking_uri: str | None = None) -
         folder = run_artifact(str(reference), "checkpoints", tracking_uri)
     except Exception as error:  # MLflow raises several types for an unknown run
         first = " ".join(str(error).split())[:200]
-        raise InputError(f"not a checkpoint file nor a run with a logged checkpoint ({first})",
-                         path=str(reference)) from None
+        raise InputError(
+            f"not a checkpoint file nor a run with a logged checkpoint ({first})", path=str(reference)
+        ) from None
     checkpoints = sorted(folder.glob("*.ckpt"))
     if not checkpoints:
         raise InputError("the run logged no checkpoint", path=str(reference))
@@ -293,8 +307,9 @@ def forecast(model: ForecastModule, source: Any, horizon: int | None = None) -> 
             f"too little history: {len(series)} rows; the model needs at least lookback={model.lookback}",
             path=series.source,
         )
-    with torch.no_grad():
-        yhat = model.net(torch.as_tensor(scaled[None]))[0, :horizon].numpy()  # (h, n_targets)
+    where = f"while reading {series.source}"
+    with torch.no_grad(), diverged_as(where):
+        yhat = check_finite(model.net(torch.as_tensor(scaled[None])), where)[0, :horizon].numpy()  # (h, k)
     stats = ScalerStats.from_dict(model.meta["scaler"])
     k = len(series.targets)
     original = yhat * stats.scale[:k] + stats.center[:k]
@@ -357,6 +372,8 @@ def evaluate(
         nets["dlinear"] = fit_dlinear(scaled, bounds.train[1], model.lookback, model.horizon, k)
     try:
         rows = standard_protocol(nets, scaled, test_start, test_end, horizons)
+    except MemoryDiverged:
+        raise
     except ValueError as error:
         raise InputError(str(error), path=series.source) from None
     report = EvaluationReport(rows)
@@ -375,13 +392,15 @@ def evaluate(
 
 
 def format_table(rows: list[dict[str, Any]], title: str = "") -> str:
-    """A plain-text table: model, horizon, MSE, MAE, windows."""
+    """A plain-text table: model, horizon, MSE, MAE, windows; a diverged row says so, with its message
+    below the table."""
     lines = [title] if title else []
     lines.append(f"{'model':<22}{'horizon':>8}{'MSE':>10}{'MAE':>10}{'windows':>9}")
     for row in rows:
-        lines.append(
-            f"{row['model']:<22}{row['horizon']:>8}{row['mse']:>10.4f}{row['mae']:>10.4f}{row['windows']:>9}"
-        )
+        scores = f"{'diverged':>20}" if "diverged" in row else f"{row['mse']:>10.4f}{row['mae']:>10.4f}"
+        lines.append(f"{row['model']:<22}{row['horizon']:>8}{scores}{row['windows']:>9}")
+    notes = {row["model"]: row["diverged"] for row in rows if "diverged" in row}
+    lines += [f"{name}: {message}" for name, message in notes.items()]
     return "\n".join(lines)
 
 

@@ -9,7 +9,8 @@ import torch
 from app.models import BackboneConfig
 from app.models.baselines import DLinear, MovingAverage, SeasonalNaive
 from app.models.forecaster import Forecaster, ForecasterConfig, RevIN
-from app.training.evaluation import fit_dlinear, forecast_windows
+from app.training import format_table
+from app.training.evaluation import MemoryDiverged, fit_dlinear, forecast_windows, online_protocol
 
 
 def tiny(preset: str = "titans-lmm", **fields) -> Forecaster:
@@ -139,3 +140,40 @@ def test_history_until_fixes_the_memory_state():
     changed = values.clone()
     changed[81:87] += 5.0  # after row 80, before the first window (rows 88-119)
     np.testing.assert_allclose(forecast_windows(net, changed, starts, memorize=True, history_until=80), fixed)
+
+
+def diverging() -> Forecaster:
+    """A forecaster whose memory blows up on a long stream: initial memory weights at 10x their
+    scale and every write gate near its maximum (the regime the outer loop can reach)."""
+    torch.manual_seed(0)
+    backbone = BackboneConfig.preset("titans-lmm", d_model=16, n_layers=1, memory={"chunk_size": 4})
+    net = Forecaster(ForecasterConfig(backbone=backbone, lookback=16, horizon=8, patch_len=4)).eval()
+    with torch.no_grad():
+        memory = net.backbone.blocks[0].memory
+        for weight in memory.initial_weights:
+            weight.mul_(10.0)
+        memory.to_gates.bias.fill_(8.0)
+    return net
+
+
+def test_a_diverged_memory_is_named_not_returned_as_nan():
+    net = diverging()
+    values = np.random.default_rng(0).standard_normal((2000, 1)).astype(np.float32)
+    with pytest.raises(MemoryDiverged, match=r"diverged.*after reading rows \[0, \d+\) of the series"):
+        forecast_windows(net, values, [1000, 1500], memorize=True)
+    # Reading only the lookback window, the same weights forecast finite values.
+    assert np.isfinite(forecast_windows(net, values, [1000, 1500], memorize=False)).all()
+
+
+def test_the_online_protocol_reports_a_diverged_variant_and_scores_the_others():
+    net = diverging()
+    values = np.random.default_rng(0).standard_normal((2000, 1)).astype(np.float32)
+    rows, forecasts, starts = online_protocol(net, values, 1000, 2000, step=8, horizons=[4, 8])
+    by_model = {(r["model"], r["horizon"]): r for r in rows}
+    assert set(by_model) == {(m, h) for m in ("adapting", "frozen", "frozen-at-test-start") for h in (4, 8)}
+    assert "diverged" in by_model["adapting", 8] and np.isnan(by_model["adapting", 8]["mse"])
+    frozen = by_model["frozen", 8]
+    assert "diverged" not in frozen and np.isfinite(frozen["mse"]) and frozen["windows"] == len(starts)
+    assert set(forecasts) == {"frozen"}
+    table = format_table(rows)
+    assert "diverged" in table.splitlines()[1] and "adapting: the memory state diverged" in table
