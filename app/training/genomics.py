@@ -36,6 +36,7 @@ from app.models.metrics import LN2, base_nats
 from pipelines.errors import InputError
 
 from .genome_config import GenomeClassifyConfig, GenomeLMConfig
+from .guard import finite_loss, skip_diverged_step
 from .optim import OptimConfig, configure_optimizers
 from .trainer import fit_to_checkpoint
 
@@ -78,7 +79,7 @@ class GenomeModule(L.LightningModule):
     def _lm_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         tokens, targets = batch["tokens"], batch["targets"]
         if stage == "train":
-            loss = self.net.loss(tokens, targets)
+            loss = finite_loss(self.net.loss(tokens, targets))
             self.log("train_loss", loss, prog_bar=True, on_step=True, on_epoch=True, batch_size=len(tokens))
             return loss
         nats, scored = self.net.strand_nats(tokens, targets)  # + strand: a code length
@@ -91,6 +92,8 @@ class GenomeModule(L.LightningModule):
     def _classify_step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         logits = self.net(batch["tokens"], batch["valid"])
         loss = torch.nn.functional.cross_entropy(logits, batch["label"])
+        if stage == "train":
+            loss = finite_loss(loss)
         accuracy = (logits.argmax(-1) == batch["label"]).float().mean()
         size = len(logits)
         on_step = stage == "train"
@@ -109,8 +112,8 @@ class GenomeModule(L.LightningModule):
     def _step(self, batch: dict[str, Tensor], stage: str) -> Tensor:
         return (self._lm_step if self.task == "genome-lm" else self._classify_step)(batch, stage)
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        return skip_diverged_step(self, lambda: self._step(batch, "train"))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "val")

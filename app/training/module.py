@@ -19,6 +19,7 @@ from app.models import BackboneConfig
 from app.models.baselines import DLinear
 from app.models.forecaster import Forecaster, ForecasterConfig
 
+from .guard import finite_loss, skip_diverged_step
 from .optim import OptimConfig, configure_optimizers
 
 
@@ -100,6 +101,8 @@ class ForecastModule(L.LightningModule):
         y, mask = batch["y"], batch.get("y_mask")
         mse, mae = masked_errors(yhat, y, mask)
         loss = masked_loss(self.hparams.loss, yhat, y, mask)
+        if stage == "train":
+            loss = finite_loss(loss)
         on_step, size = stage == "train", yhat.shape[0]
         self.log(
             f"{stage}_loss",
@@ -114,8 +117,8 @@ class ForecastModule(L.LightningModule):
         self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
         return loss
 
-    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
-        return self._step(batch, "train")
+    def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
+        return skip_diverged_step(self, lambda: self._step(batch, "train"))
 
     def validation_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor:
         return self._step(batch, "val")
