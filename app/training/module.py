@@ -103,18 +103,11 @@ class ForecastModule(L.LightningModule):
         loss = masked_loss(self.hparams.loss, yhat, y, mask)
         if stage == "train":
             loss = finite_loss(loss)
-        on_step, size = stage == "train", yhat.shape[0]
-        self.log(
-            f"{stage}_loss",
-            loss,
-            prog_bar=True,
-            on_step=on_step,
-            on_epoch=True,
-            sync_dist=True,
-            batch_size=size,
-        )
-        self.log(f"{stage}_mse", mse, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
-        self.log(f"{stage}_mae", mae, on_step=False, on_epoch=True, sync_dist=True, batch_size=size)
+        # The loss per step while training and per epoch; MSE and MAE per epoch, whatever the loss.
+        epoch = dict(on_epoch=True, sync_dist=True, batch_size=yhat.shape[0])
+        self.log(f"{stage}_loss", loss, prog_bar=True, on_step=stage == "train", **epoch)
+        self.log(f"{stage}_mse", mse, on_step=False, **epoch)
+        self.log(f"{stage}_mae", mae, on_step=False, **epoch)
         return loss
 
     def training_step(self, batch: dict[str, Tensor], batch_idx: int) -> Tensor | None:
