@@ -103,11 +103,12 @@ def load_data(horizon: int):
 def experiment_config(preset: str, horizon: int, args: argparse.Namespace, out_dir: str):
     from app.training import ExperimentConfig
 
-    backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers}
+    memory: dict[str, Any] = {"chunk_size": args.chunk}
+    if preset.startswith("titans") and args.momentum_bounded_step:
+        memory["momentum_bounded_step"] = True
+    backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers, "memory": memory}
     if preset == "titans-mac":
-        backbone.update(segment=args.chunk, memory={"chunk_size": args.chunk})
-    else:
-        backbone["memory"] = {"chunk_size": args.chunk}
+        backbone["segment"] = args.chunk  # MAC writes its memory once per segment
     epoch = min(args.steps, args.epoch_steps)
     return ExperimentConfig.model_validate(
         {
@@ -387,6 +388,9 @@ def main(argv: list[str] | None = None) -> int:
         help="memcast: per-window normalisation (RevIN)",
     )
     parser.add_argument("--linear-skip", action="store_true")
+    parser.add_argument(
+        "--momentum-bounded-step", action="store_true", help="Titans memories: theta scaled by (1 - eta)"
+    )
     parser.add_argument(
         "--loss", choices=["mse", "mae", "huber"], default="mae", help="memcast: training loss"
     )

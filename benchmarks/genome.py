@@ -60,6 +60,8 @@ def config_for(args, preset: str, source: str, output: str) -> GenomeLMConfig:
         backbone["segment"] = args.chunk  # MAC writes its memory once per segment
     if preset != "swa":
         backbone["memory"] = {"chunk_size": args.chunk}
+    if preset.startswith("titans") and args.momentum_bounded_step:
+        backbone["memory"]["momentum_bounded_step"] = True
     return GenomeLMConfig.model_validate(
         {
             "name": preset,
@@ -189,6 +191,9 @@ def main() -> None:
         "--jobs", type=int, default=2, help="presets trained at a time, each in its own process"
     )
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--momentum-bounded-step", action="store_true", help="Titans memories: theta scaled by (1 - eta)"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

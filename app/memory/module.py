@@ -36,7 +36,8 @@ class NeuralMemory(nn.Module):
 
     q, k, v come from one projection, each channel through a short causal depthwise convolution and
     SiLU; q and k are L2-normalised per head. The gates are per token and per head:
-    theta = theta_max * sigmoid (inner learning rate; theta_max defaults to 1 / chunk_size),
+    theta = theta_max * sigmoid (inner learning rate; theta_max defaults to 1 / chunk_size; with
+    `momentum_bounded_step`, times (1 - eta)),
     eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
     The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
     while the memory's weights learn inside the forward.
@@ -69,6 +70,7 @@ class NeuralMemory(nn.Module):
         conv_kernel: int = 4,
         theta_max: float | None = None,
         mode: str = "chunked",
+        momentum_bounded_step: bool = False,
     ):
         super().__init__()
         if heads < 1:
@@ -78,6 +80,9 @@ class NeuralMemory(nn.Module):
         # step (larger caps diverge in float64 as well, see tests/memory/test_stability.py).
         self.theta_max = 1.0 / spec.chunk_size if theta_max is None else theta_max
         self.spec, self.heads, self.mode = spec, heads, mode
+        if momentum_bounded_step and "eta" not in spec.gates_used():
+            raise ValueError("NeuralMemory: momentum_bounded_step needs the momentum algorithm")
+        self.momentum_bounded_step = momentum_bounded_step
         self.qkv_widths = (heads * spec.dim_key, heads * spec.dim_key, heads * spec.dim_value)
         channels = sum(self.qkv_widths)
         self.to_qkv = nn.Linear(d_model, channels, bias=False)
@@ -111,6 +116,8 @@ class NeuralMemory(nn.Module):
             "delta": F.softplus,
         }
         gates = {name: activate[name](raw[i]) for i, name in enumerate(self.gate_names)}
+        if self.momentum_bounded_step:  # the step with momentum's amplification 1 / (1 - eta) in it
+            gates["theta"] = gates["theta"] * (1.0 - gates["eta"])
         if not self.learns:
             gates.update({name: torch.zeros_like(g) for name, g in gates.items() if name in self.WRITE_GATES})
         return gates
