@@ -103,7 +103,7 @@ def load_data(horizon: int):
 def experiment_config(preset: str, horizon: int, args: argparse.Namespace, out_dir: str):
     from app.training import ExperimentConfig
 
-    memory: dict[str, Any] = {"chunk_size": args.chunk}
+    memory: dict[str, Any] = {"chunk_size": args.chunk, "norm": args.memory_norm}
     if preset.startswith("titans") and args.momentum_bounded_step:
         memory["momentum_bounded_step"] = True
     backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers, "memory": memory}
@@ -391,6 +391,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--momentum-bounded-step", action="store_true", help="Titans memories: theta scaled by (1 - eta)"
     )
+    parser.add_argument("--memory-norm", action="store_true", help="memory output x + LayerNorm(f(x))")
     parser.add_argument(
         "--loss", choices=["mse", "mae", "huber"], default="mae", help="memcast: training loss"
     )
