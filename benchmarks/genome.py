@@ -35,6 +35,7 @@ import lightning as L  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from app.memory import MemoryDiverged  # noqa: E402
 from app.models import PRESETS  # noqa: E402
 from app.models.ablation import neural_memories  # noqa: E402
 from app.training import GenomeLMConfig  # noqa: E402
@@ -107,9 +108,7 @@ def train_and_score(args, preset: str, source: str, output: str) -> dict:
         module = type(module).load_from_checkpoint(str(best), map_location="cpu", weights_only=False).eval()
         stage = "scoring"
         rows = evaluate_genome(module, source, baselines=False).rows
-    except ValueError as error:  # the memory's inner loop produced NaN / Inf: report it, go on
-        if "NaN or Inf" not in str(error):
-            raise
+    except MemoryDiverged as error:  # the memory's inner loop produced NaN / Inf: report it, go on
         print(f"  {preset}: diverged in {stage}: {error}", flush=True)
         return {"preset": preset, "params": params, "status": f"diverged in {stage}: {error}"}
     memory = neural_memories(module.net)

@@ -7,12 +7,13 @@ Imports only torch. See DESIGN.md, "The memory engine", for the math contract.
 
 from .functional import applied_weights, memory_forward
 from .module import NeuralMemory, NeuralMemoryState
-from .run import run_memory
+from .run import MemoryDiverged, run_memory
 from .spec import PRESETS, MemorySpec
 from .state import MemoryState
 
 __all__ = [
     "PRESETS",
+    "MemoryDiverged",
     "MemorySpec",
     "MemoryState",
     "NeuralMemory",

@@ -14,6 +14,12 @@ from .state import MemoryState
 MODES = {"chunked": run_chunked, "reference": run_reference}
 
 
+class MemoryDiverged(ValueError):
+    """The memory's state reached NaN / Inf (its gates, computed from a layer input downstream of it,
+    are not finite): the inner loop diverged. Callers that can go on (skip a training batch, report a
+    protocol variant) catch this type."""
+
+
 def _shape_error(name: str, expected: str, actual: tuple[int, ...]) -> ValueError:
     return ValueError(f"run_memory: {name}: expected shape {expected}; got {actual}")
 
@@ -52,7 +58,7 @@ def validate_inputs(
                 f"got {actual}"
             )
         if not bool(torch.isfinite(gate).all()):
-            raise ValueError(f"run_memory: gates[{name!r}]: contains NaN or Inf")
+            raise MemoryDiverged(f"run_memory: gates[{name!r}]: contains NaN or Inf")
     if not isinstance(state, MemoryState):
         raise ValueError(f"run_memory: state: expected a MemoryState; got {type(state).__name__}")
     shapes = spec.weight_shapes()

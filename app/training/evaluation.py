@@ -35,22 +35,17 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from app.memory import MemoryDiverged
 from app.models.baselines import DLinear, SeasonalNaive
 from app.models.forecaster import Forecaster, map_state
 
 
-class MemoryDiverged(ValueError):
-    """The memory's state reached NaN / Inf while reading a series: no finite forecast exists."""
-
-
 @contextmanager
 def diverged_as(where: str) -> Iterator[None]:
-    """Turn the engine's refusal of NaN / Inf gates inside the block into `MemoryDiverged` at `where`."""
+    """Re-raise the engine's `MemoryDiverged` inside the block with the place it happened: `where`."""
     try:
         yield
-    except ValueError as error:
-        if "NaN or Inf" not in str(error) or isinstance(error, MemoryDiverged):
-            raise
+    except MemoryDiverged as error:
         raise MemoryDiverged(f"the memory state diverged (NaN / Inf) {where}") from error
 
 

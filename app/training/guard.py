@@ -1,9 +1,9 @@
 """Skipping a training step whose memory diverged, instead of stopping the whole run.
 
 The memory's inner loop can diverge on a batch under weights the outer loop has reached: its state
-hits NaN / Inf, so `run_memory` refuses the gates, or the loss comes out non-finite (the training
-steps turn that into the same error with `finite_loss`, before they log). One such batch used to end
-training with a ValueError. `skip_diverged_step` runs a training step's forward; on that failure it
+hits NaN / Inf, so `run_memory` refuses the gates with `MemoryDiverged`, or the loss comes out
+non-finite (the training steps turn that into the same error with `finite_loss`, before they log).
+One such batch used to end training. `skip_diverged_step` runs a training step's forward; on that failure it
 returns None, which makes Lightning (automatic optimisation) skip the backward and the optimiser
 step for the batch, and it counts the skip in the epoch metric `train_skipped_steps`. The weights
 stay as they were before the batch (AdamW leaves parameters without a gradient untouched).
@@ -21,15 +21,14 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
-DIVERGED = "NaN or Inf"
-"""What the engine's refusal of non-finite gates says (app/memory/run.py)."""
+from app.memory import MemoryDiverged
 
 
 def finite_loss(loss: Tensor) -> Tensor:
-    """`loss`, or the ValueError `skip_diverged_step` treats as a diverged memory. Training steps call
-    it before they log, so a skipped batch leaves no NaN in the epoch's metrics."""
+    """`loss`, or `MemoryDiverged`, which `skip_diverged_step` skips. Training steps call it before
+    they log, so a skipped batch leaves no NaN in the epoch's metrics."""
     if not bool(torch.isfinite(loss)):
-        raise ValueError(f"training loss: {loss.item()} contains {DIVERGED}")
+        raise MemoryDiverged(f"training loss: {loss.item()} is not finite (NaN or Inf)")
     return loss
 
 
@@ -38,9 +37,7 @@ def skip_diverged_step(module: L.LightningModule, forward: Callable[[], Tensor])
     doc); raises as before when more than one process trains."""
     try:
         return forward()
-    except ValueError as error:
-        if DIVERGED not in str(error):
-            raise
+    except MemoryDiverged as error:
         if module.trainer.world_size > 1:
             raise
         rank_zero_warn(f"step {module.global_step}: the memory diverged ({error}); skipping this batch")

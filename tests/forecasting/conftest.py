@@ -14,6 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "samples" / "vic_elec_sample.csv"
 DEMO = ROOT / "configs" / "experiments" / "demo.yaml"
 
+
+def make_memory_diverge(memory) -> None:
+    """Put a NeuralMemory where it blows up on a long stream: initial weights at 10x their scale and
+    every write gate near its maximum (a regime the outer loop can reach)."""
+    with torch.no_grad():
+        for weight in memory.initial_weights:
+            weight.mul_(10.0)
+        memory.to_gates.bias.fill_(8.0)
+
+
 # A tiny Titans model that trains in seconds: one epoch of a few batches.
 TINY = [
     "model.backbone={d_model: 16, n_layers: 1, memory: {chunk_size: 4}}",

@@ -10,19 +10,17 @@ from torch.utils.data import DataLoader
 from app.models import BackboneConfig
 from app.training.module import ForecastModule
 
+from .conftest import make_memory_diverge
+
 
 def diverging_module() -> ForecastModule:
-    """A forecaster whose memory blows up when it reads 1,000 history rows (initial memory weights at
-    10x their scale, write gates near their maximum), and trains normally on a bare window."""
+    """A forecaster whose memory blows up when it reads 1,000 history rows (`make_memory_diverge`),
+    and trains normally on a bare window."""
     torch.manual_seed(0)
     backbone = BackboneConfig.preset("titans-lmm", d_model=16, n_layers=1, memory={"chunk_size": 4})
     config = dict(backbone=backbone.model_dump(), lookback=16, horizon=8, patch_len=4)
     module = ForecastModule("forecaster", config, {"lr": 1e-2, "warmup": 0})
-    with torch.no_grad():
-        memory = module.net.backbone.blocks[0].memory
-        for weight in memory.initial_weights:
-            weight.mul_(10.0)
-        memory.to_gates.bias.fill_(8.0)
+    make_memory_diverge(module.net.backbone.blocks[0].memory)
     return module
 
 

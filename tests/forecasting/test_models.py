@@ -12,6 +12,8 @@ from app.models.forecaster import Forecaster, ForecasterConfig, RevIN
 from app.training import format_table
 from app.training.evaluation import MemoryDiverged, fit_dlinear, forecast_windows, online_protocol
 
+from .conftest import make_memory_diverge
+
 
 def tiny(preset: str = "titans-lmm", **fields) -> Forecaster:
     torch.manual_seed(0)
@@ -143,16 +145,11 @@ def test_history_until_fixes_the_memory_state():
 
 
 def diverging() -> Forecaster:
-    """A forecaster whose memory blows up on a long stream: initial memory weights at 10x their
-    scale and every write gate near its maximum (the regime the outer loop can reach)."""
+    """A forecaster whose memory blows up on a long stream (see `make_memory_diverge`)."""
     torch.manual_seed(0)
     backbone = BackboneConfig.preset("titans-lmm", d_model=16, n_layers=1, memory={"chunk_size": 4})
     net = Forecaster(ForecasterConfig(backbone=backbone, lookback=16, horizon=8, patch_len=4)).eval()
-    with torch.no_grad():
-        memory = net.backbone.blocks[0].memory
-        for weight in memory.initial_weights:
-            weight.mul_(10.0)
-        memory.to_gates.bias.fill_(8.0)
+    make_memory_diverge(net.backbone.blocks[0].memory)
     return net
 
 
