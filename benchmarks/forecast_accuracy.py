@@ -101,11 +101,10 @@ def load_data(horizon: int):
 
 
 def experiment_config(preset: str, horizon: int, args: argparse.Namespace, out_dir: str):
+    from app.models.config import MEMORY_RULES
     from app.training import ExperimentConfig
 
-    memory: dict[str, Any] = {"chunk_size": args.chunk, "norm": args.memory_norm}
-    if preset.startswith("titans") and args.momentum_bounded_step:
-        memory["momentum_bounded_step"] = True
+    memory: dict[str, Any] = {"chunk_size": args.chunk, "norm": args.memory_norm, **MEMORY_RULES[args.rule]}
     backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers, "memory": memory}
     if preset == "titans-mac":
         backbone["segment"] = args.chunk  # MAC writes its memory once per segment
@@ -389,7 +388,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--linear-skip", action="store_true")
     parser.add_argument(
-        "--momentum-bounded-step", action="store_true", help="Titans memories: theta scaled by (1 - eta)"
+        "--rule",
+        choices=["stable", "plain", "stable+renorm"],
+        default="stable",
+        help="the memory's update rule (app.models.config.MEMORY_RULES; plain: the papers')",
     )
     parser.add_argument("--memory-norm", action="store_true", help="memory output x + LayerNorm(f(x))")
     parser.add_argument(

@@ -38,6 +38,7 @@ import torch  # noqa: E402
 from app.memory import MemoryDiverged  # noqa: E402
 from app.models import PRESETS  # noqa: E402
 from app.models.ablation import neural_memories  # noqa: E402
+from app.models.config import MEMORY_RULES  # noqa: E402
 from app.training import GenomeLMConfig  # noqa: E402
 from app.training.genomics import (  # noqa: E402
     GenomeModule,
@@ -60,9 +61,7 @@ def config_for(args, preset: str, source: str, output: str) -> GenomeLMConfig:
     if preset == "titans-mac":
         backbone["segment"] = args.chunk  # MAC writes its memory once per segment
     if preset != "swa":
-        backbone["memory"] = {"chunk_size": args.chunk}
-    if preset.startswith("titans") and args.momentum_bounded_step:
-        backbone["memory"]["momentum_bounded_step"] = True
+        backbone["memory"] = {"chunk_size": args.chunk, **MEMORY_RULES[args.rule]}
     return GenomeLMConfig.model_validate(
         {
             "name": preset,
@@ -191,7 +190,10 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--momentum-bounded-step", action="store_true", help="Titans memories: theta scaled by (1 - eta)"
+        "--rule",
+        choices=list(MEMORY_RULES),
+        default="stable",
+        help="the memory's update rule (default: the stable rule; plain: the papers')",
     )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()

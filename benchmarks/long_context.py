@@ -49,6 +49,7 @@ from torch import Tensor, nn  # noqa: E402
 
 from app.memory import MemoryDiverged, NeuralMemory  # noqa: E402
 from app.models import Backbone, BackboneConfig  # noqa: E402
+from app.models.config import MEMORY_RULES  # noqa: E402
 from benchmarks.peak_rss import PeakRSS  # noqa: E402
 from benchmarks.recall_task import IGNORE, RecallTask  # noqa: E402
 
@@ -82,6 +83,7 @@ class Setting:
     segment: int = 32
     chunk: int = 16
     memory_norm: bool | None = None  # None: the preset's memory output form; else memory.norm
+    rule: str = "stable"  # the memory's update rule, a name of MEMORY_RULES
     alpha_bias: float | None = None  # initial bias of the forget gate (None: NeuralMemory's default)
     theta_bias: float | None = None  # initial bias of the inner learning rate (None: the default)
     write_penalty: float = 0.0  # weight of the mean theta / theta_max in the training loss
@@ -129,6 +131,7 @@ class Setting:
             self.segment,
             self.chunk,
             self.memory_norm,
+            self.rule,
         )
 
 
@@ -140,14 +143,16 @@ def backbone_config(
     segment: int,
     chunk: int,
     memory_norm: bool | None = None,
+    rule: str = "stable",
 ) -> BackboneConfig:
     """The benchmark's config of a preset: its overrides, the sizes, and the attention window.
 
     memory_norm: None keeps the preset's memory output form; True / False sets `memory.norm`.
+    rule: the memory's update rule, a name of `MEMORY_RULES`.
     """
     preset, overrides = PRESETS[name]
     fields: dict[str, Any] = dict(d_model=d_model, n_layers=n_layers, window=window, **overrides)
-    memory: dict[str, Any] = {} if memory_norm is None else {"norm": memory_norm}
+    memory: dict[str, Any] = {**MEMORY_RULES[rule], **({} if memory_norm is None else {"norm": memory_norm})}
     if preset == "titans-mac":
         fields["segment"] = segment  # MAC's memory chunk is its segment
     elif preset != "swa":
@@ -501,6 +506,7 @@ def heading(setting: Setting, presets: list[str], task: RecallTask) -> str:
         f"Long-context recall: d_model {setting.d_model}, {setting.n_layers} layers, attention window "
         f"{setting.window} (swa, MAG, MAL), MAC segment {setting.segment}, memory chunk {setting.chunk}"
         + ("" if setting.memory_norm is None else f", memory.norm {str(setting.memory_norm).lower()}")
+        + f", update rule {setting.rule}"
         + ("" if setting.alpha_bias is None else f", forget-gate bias init {setting.alpha_bias}")
         + ("" if setting.theta_bias is None else f", learning-rate-gate bias init {setting.theta_bias}")
         + (f", write penalty {setting.write_penalty}" if setting.write_penalty else "")
@@ -559,6 +565,12 @@ def main(argv: list[str] | None = None) -> None:
         choices=["true", "false"],
         default=None,
         help="set memory.norm (M(x) = x + LayerNorm(f(x))) in every memory preset (default: the preset's)",
+    )
+    parser.add_argument(
+        "--rule",
+        choices=list(MEMORY_RULES),
+        default="stable",
+        help="the memory's update rule (default: the stable rule; plain: the papers')",
     )
     parser.add_argument(
         "--alpha-bias",
@@ -629,6 +641,7 @@ def main(argv: list[str] | None = None) -> None:
         segment=args.segment,
         chunk=args.chunk,
         memory_norm=None if args.memory_norm is None else args.memory_norm == "true",
+        rule=args.rule,
         alpha_bias=args.alpha_bias,
         theta_bias=args.theta_bias,
         write_penalty=args.write_penalty,

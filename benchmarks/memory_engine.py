@@ -67,6 +67,9 @@ NOT_INSTALLED = "not installed (pip install 'memcast[bench]')"
 IMPLEMENTATIONS: dict[str, tuple[str, str]] = {
     "memcast-chunked": ("memcast chunked (read=token)", "memcast"),
     "memcast-chunked-read-chunk": ("memcast chunked (read=chunk)", "memcast"),
+    # The papers' plain update rule, against which the default stable rule's cost is measured.
+    "memcast-chunked-plain": ("memcast chunked (read=token), plain rule", "memcast"),
+    "memcast-chunked-read-chunk-plain": ("memcast chunked (read=chunk), plain rule", "memcast"),
     "memcast-reference": ("memcast reference", "memcast"),
     "memcast-module": ("memcast NeuralMemory module", "memcast"),
     "titans-batch": ("titans-pytorch batch_size=chunk", "titans"),
@@ -142,10 +145,10 @@ class Result:
 # ---------------------------------------------------------------------------------------------
 
 
-def _memcast_spec(case: Case, read: str = "token"):
+def _memcast_spec(case: Case, read: str = "token", plain: bool = False):
     from app.memory import MemorySpec
 
-    return MemorySpec.preset(
+    spec = MemorySpec.preset(
         "titans",
         dim_key=DIM,
         dim_value=DIM,
@@ -155,15 +158,16 @@ def _memcast_spec(case: Case, read: str = "token"):
         norm=case.norm,
         read=read,
     )
+    return spec.plain() if plain else spec
 
 
-def _build_engine(case: Case, mode: str, read: str) -> Callable[[bool], Any]:
+def _build_engine(case: Case, mode: str, read: str, plain: bool = False) -> Callable[[bool], Any]:
     """The engine on ready inputs: gates drawn in the ranges NeuralMemory produces."""
     import torch
 
     from app.memory import MemoryState, run_memory
 
-    spec = _memcast_spec(case, read)
+    spec = _memcast_spec(case, read, plain)
     gen = torch.Generator().manual_seed(case.seed)
     shape = (1, HEADS, case.length)
     q = torch.nn.functional.normalize(torch.randn(*shape, DIM, generator=gen), dim=-1)
@@ -245,6 +249,10 @@ def build(case: Case) -> Callable[[bool], Any]:
         return _build_engine(case, "chunked", "token")
     if case.impl == "memcast-chunked-read-chunk":
         return _build_engine(case, "chunked", "chunk")
+    if case.impl == "memcast-chunked-plain":
+        return _build_engine(case, "chunked", "token", plain=True)
+    if case.impl == "memcast-chunked-read-chunk-plain":
+        return _build_engine(case, "chunked", "chunk", plain=True)
     if case.impl == "memcast-reference":
         return _build_engine(case, "reference", "token")
     if case.impl == "memcast-module":
@@ -537,6 +545,34 @@ def targets(results: dict[tuple[str, int, str], Result], lengths: list[int]) -> 
     return out
 
 
+# Each default-rule row and its plain-rule twin: the cost of the stable update rule.
+RULE_PAIRS = {
+    "memcast-chunked": "memcast-chunked-plain",
+    "memcast-chunked-read-chunk": "memcast-chunked-read-chunk-plain",
+}
+
+
+def rule_cost(results: dict[tuple[str, int, str], Result], lengths: list[int]) -> dict[str, Any]:
+    """Time of the stable rule over the plain rule's, per row, T and mode (1.10 = 10% slower)."""
+    out: dict[str, Any] = {}
+    for stable, plain in RULE_PAIRS.items():
+        for length in lengths:
+            for mode in MODES:
+                a, b = results.get((stable, length, mode)), results.get((plain, length, mode))
+                if a is None or b is None or a.status != "ok" or b.status != "ok":
+                    continue
+                out.setdefault(stable, {})[f"{length}/{mode}"] = round(a.median_s / b.median_s, 3)
+    return out
+
+
+def rule_cost_summary(costs: dict[str, Any]) -> list[str]:
+    return [
+        f"- {IMPLEMENTATIONS[impl][0]}: "
+        + "; ".join(f"T={key.split('/')[0]} {key.split('/')[1]} {ratio:.2f}x" for key, ratio in per.items())
+        for impl, per in costs.items()
+    ]
+
+
 def targets_summary(goals: dict[str, Any]) -> list[str]:
     """One line per memcast row: how many lengths meet each target, and the growth of time per token."""
     checks = (
@@ -743,6 +779,7 @@ def main(argv: list[str] | None = None) -> None:
     table = main_table(results, args.impls, all_lengths)
     chunk_table, chunk_json = chunk_memory_table(chunk_rows)
     goals = targets(results, args.lengths)
+    costs = rule_cost(results, args.lengths)
     load_end = os.getloadavg()
     measured = [r for r in results.values() if r.status == "ok"]
     busy = [r for r in measured if contended(r)]
@@ -784,6 +821,7 @@ def main(argv: list[str] | None = None) -> None:
         "elapsed_s": round(elapsed, 1),
         "results": [r.to_json() for r in results.values()],
         "targets": goals,
+        "stable_rule_time_over_plain": costs,
         "chunk_memory": {"length": args.chunk_length, "rows": chunk_json},
     }
     print(
@@ -812,6 +850,10 @@ def main(argv: list[str] | None = None) -> None:
     print("\ntargets, fwd+bwd (T where met / T measured against both titans rows):")
     for line in targets_summary(goals):
         print(line)
+    if costs:
+        print("\nthe stable update rule's time over the plain rule's (median seconds; target <= 1.10):")
+        for line in rule_cost_summary(costs):
+            print(line)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nwrote {args.out} ({elapsed:.0f} s)")

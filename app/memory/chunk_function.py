@@ -37,6 +37,9 @@ from .functional import (
     layer_norm_backward,
     mlp_forward,
     output_transform,
+    renormalised,
+    scaled_errors,
+    step_scales,
 )
 from .spec import MemorySpec
 
@@ -69,19 +72,14 @@ class ChunkWrite(torch.autograd.Function):
             both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
             inputs, pre = _keys_part(both_inputs, k), _keys_part(both_pre, k)
             y = output_transform(spec, q, both_pre[-1][..., k.shape[-2] :, :])
-            errors = inner_errors(spec, weights, pre, k, v, None)
         else:
             inputs, pre = mlp_forward(spec, weights, k)
-            errors = inner_errors(spec, weights, pre, k, v, None)
-            read = _token_read(spec, weights, momentum, inputs, errors, q, a, s, c)
+        written = scaled_errors(inner_errors(spec, weights, pre, k, v, None), step_scales(spec, inputs))
+        if spec.read == "token":
+            read = _token_read(spec, weights, momentum, inputs, written, q, a, s, c)
             y = output_transform(spec, q, read[-1][-1])
-        to_raw = _weighted_outer(c[..., -1, :], errors, inputs)
-        new_raw = [_scale(a[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
-        new_momentum = []
-        if momentum is not None:
-            to_velocity = _weighted_outer(d[..., -1, :], errors, inputs)
-            new_raw = [r + _scale(s[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
-            new_momentum = [_scale(e[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+        new_raw, new_momentum = _write(weights, momentum, inputs, written, a, s, c, e, d)
+        new_raw = renormalised(spec, new_raw, weights)
         ctx.spec = spec
         ctx.layers = layers
         ctx.save_for_backward(q, k, v, a, s, c, e, d, *state)
@@ -108,9 +106,19 @@ class ChunkWrite(torch.autograd.Function):
         else:
             inputs, pre = mlp_forward(spec, weights, k)
         errors = inner_errors(spec, weights, pre, k, v, None)
+        scales = step_scales(spec, inputs)
+        written = scaled_errors(errors, scales)  # what the write and the token reads use
+
+        # The renormalisation R' <- R' ||R row|| / ||R' row||, back to the write's R' and to R.
+        d_start = None
+        if spec.renorm:
+            unnormalised = _write(weights, momentum, inputs, written, a, s, c, e, d)[0]
+            d_raw, d_start = _renormalised_backward(unnormalised, weights, d_raw)
 
         # Retention and momentum: R' = a R + s S + ..., S' = e S + ... (last rows).
         d_weights = [_scale(a[..., -1], g) for g in d_raw]
+        if d_start is not None:
+            d_weights = [g + g0 for g, g0 in zip(d_weights, d_start, strict=True)]
         d_a, d_s, d_c = torch.zeros_like(a), None, torch.zeros_like(c)
         d_a[..., -1] = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
         d_e = d_d = d_momentum = None
@@ -127,7 +135,7 @@ class ChunkWrite(torch.autograd.Function):
         d_errors, d_inputs = [], []
         rows = [c[..., -1, :]] if momentum is None else [c[..., -1, :], d[..., -1, :]]
         for index in range(layers):
-            x, err = inputs[index], errors[index]
+            x, err = inputs[index], written[index]
             # The write subtracts: the signs are applied to the (smaller) results below.
             targets = [d_raw[index]] if momentum is None else [d_raw[index], d_velocity[index]]
             both = torch.cat(targets, dim=-2)  # (R x out, in)
@@ -143,7 +151,7 @@ class ChunkWrite(torch.autograd.Function):
         # coefficients, and the keys' errors and inputs (before those are used below).
         d_q = None
         if spec.read == "token":
-            read = _token_read(spec, weights, momentum, inputs, errors, q, a, s, c)
+            read = _token_read(spec, weights, momentum, inputs, written, q, a, s, c)
             d_q, d_z = _transform_backward(spec, read[-1][-1], dy)
             for index in range(last, -1, -1):
                 u, from_raw, from_velocity, scores, z = read[index]
@@ -160,7 +168,7 @@ class ChunkWrite(torch.autograd.Function):
                 if momentum is not None:
                     d_momentum[index] = d_momentum[index] + to_state[1]
                 # z -= (C * scores) e: scores = u x^T.
-                d_mix = -(d_z @ errors[index].transpose(-1, -2))  # d (C * scores)
+                d_mix = -(d_z @ written[index].transpose(-1, -2))  # d (C * scores)
                 d_errors[index] = d_errors[index] - (c * scores).transpose(-1, -2) @ d_z
                 d_c += d_mix * scores
                 d_scores = d_mix * c
@@ -170,6 +178,14 @@ class ChunkWrite(torch.autograd.Function):
                     d_q = d_q + d_u
                 else:
                     d_z = activation_backward(spec, d_u, read[index - 1][-1])
+
+        # The normalised step: written_l = e_l / (1 + ||x_l||^2), back to e_l and x_l.
+        if scales is not None:
+            for index in range(layers):
+                scale = scales[index].unsqueeze(-1)
+                d_scale = (d_errors[index] * errors[index]).sum(-1, keepdim=True)
+                d_errors[index] = d_errors[index] * scale
+                d_inputs[index] = d_inputs[index] - 2.0 * d_scale * scale.pow(2) * inputs[index]
 
         # The errors: e_l = act'(z_l) * (e_{l+1} W_{l+1}), from the bottom layer up.
         d_pre = [None] * layers
@@ -203,6 +219,33 @@ class ChunkWrite(torch.autograd.Function):
 
         d_state_out = [*d_weights, *(d_momentum or [])]
         return (None, None, d_q, d_k, d_v, d_a, d_s, d_c, d_e, d_d, *d_state_out)
+
+
+def _write(weights, momentum, inputs, errors, a, s, c, e, d) -> tuple[list[Tensor], list[Tensor]]:
+    """The chunk's write from its last coefficient rows: R' = a R + s S - sum_i c_i e_i x_i^T and
+    S' = e S - sum_i d_i e_i x_i^T per layer (no momentum: S' is the empty list)."""
+    to_raw = _weighted_outer(c[..., -1, :], errors, inputs)
+    new_raw = [_scale(a[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
+    if momentum is None:
+        return new_raw, []
+    to_velocity = _weighted_outer(d[..., -1, :], errors, inputs)
+    new_raw = [r + _scale(s[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
+    return new_raw, [_scale(e[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+
+
+def _renormalised_backward(raw, start, d_out) -> tuple[list[Tensor], list[Tensor]]:
+    """Gradients (to raw, to start) of `renormalised`: y = x n0 / n per row, n = ||x||, n0 = ||x0||,
+    so dx = (n0 / n) (dy - x^ (x^ . dy)) and dx0 = (x^ . dy) x0 / n0 (x^ = x / n)."""
+    d_raw, d_start = [], []
+    for x, x0, dy in zip(raw, start, d_out, strict=True):
+        tiny = torch.finfo(x.dtype).tiny
+        norm, norm0 = x.norm(dim=-1, keepdim=True), x0.norm(dim=-1, keepdim=True)
+        live = norm > 0  # a zero row is left as it is: identity
+        unit = x / norm.clamp_min(tiny)
+        along = (unit * dy).sum(-1, keepdim=True)
+        d_raw.append(torch.where(live, norm0 / norm.clamp_min(tiny) * (dy - unit * along), dy))
+        d_start.append(torch.where(live & (norm0 > 0), along * x0 / norm0.clamp_min(tiny), 0.0))
+    return d_raw, d_start
 
 
 def _token_read(spec, weights, momentum, inputs, errors, q, a, s, c) -> list[tuple]:

@@ -28,6 +28,9 @@ from .functional import (
     keep_factor,
     mlp_forward,
     output_transform,
+    renormalised,
+    scaled_errors,
+    step_scales,
 )
 from .spec import MemorySpec
 
@@ -234,24 +237,25 @@ def chunk_step(
     # Forward the keys at W0, keeping each layer's input and pre-activation; then backpropagate the
     # inner loss by hand: errors[l] is dl/dz_l per token.
     inputs, pre = mlp_forward(spec, w0, kc)
-    errors = inner_errors(spec, w0, pre, kc, vc, delta)
+    # The rank-one terms are (scale_i e_i) x_i^T: the step's normalisation folded into the errors.
+    errors = scaled_errors(inner_errors(spec, w0, pre, kc, vc, delta), step_scales(spec, inputs))
 
     out = _read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c)
     if not write:
         return out, raw, velocity
     if velocity is None:
-        raw = [
+        new_raw = [
             a[..., -1, None, None] * r - _outer_sums(c[..., -1:, :], err, x)[0]
             for r, err, x in zip(raw, errors, inputs, strict=True)
         ]
-        return out, raw, None
+        return out, renormalised(spec, new_raw, raw), None
     new_raw, new_velocity = [], []
     for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
         # One product for both sums: rows [C[-1], D[-1]] weight the same rank-one terms.
         to_raw, to_velocity = _outer_sums(torch.cat([c[..., -1:, :], d[..., -1:, :]], dim=-2), err, x)
         new_raw.append(a[..., -1, None, None] * r + s[..., -1, None, None] * m - to_raw)
         new_velocity.append(e[..., -1, None, None] * m - to_velocity)
-    return out, new_raw, new_velocity
+    return out, renormalised(spec, new_raw, raw), new_velocity
 
 
 def _outer_sums(rows: Tensor, errors: Tensor, inputs: Tensor) -> tuple[Tensor, ...]:

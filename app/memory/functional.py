@@ -180,3 +180,34 @@ def keep_factor(spec: MemorySpec, gates: dict[str, Tensor]) -> Tensor | None:
     if spec.retention == "none":
         return None
     return 1.0 - gates["alpha"]
+
+
+def step_scales(spec: MemorySpec, inputs: list[Tensor]) -> list[Tensor] | None:
+    """The normalised step's per-token factor of each layer, 1 / (1 + ||x_l||^2) for layer inputs
+    x_l (..., in) -> (...); None for the plain step. Token i's gradient e_i x_i^T has norm
+    ||e_i|| ||x_i||, so the scaled one is at most ||e_i|| / 2 whatever the scale of x_i."""
+    if spec.step_norm == "none":
+        return None
+    return [1.0 / (1.0 + x.pow(2).sum(-1)) for x in inputs]
+
+
+def scaled_errors(errors: list[Tensor], scales: list[Tensor] | None) -> list[Tensor]:
+    """The errors e_l with each token's step factor folded in (the rank-one terms are then
+    (scale_i e_i) x_i^T); the errors themselves when the step is plain."""
+    if scales is None:
+        return errors
+    return [e * s.unsqueeze(-1) for e, s in zip(errors, scales, strict=True)]
+
+
+def renormalised(spec: MemorySpec, raw: list[Tensor], start: list[Tensor]) -> list[Tensor]:
+    """After a chunk's write: each row of each raw weight rescaled to its norm at the chunk's start,
+    as LaCT does, so the norms of W_0's rows hold for ever (`spec.renorm`; otherwise `raw`
+    unchanged). A row that is exactly 0 stays 0."""
+    if not spec.renorm:
+        return raw
+    out = []
+    for r, r0 in zip(raw, start, strict=True):
+        norm = r.norm(dim=-1, keepdim=True)
+        ratio = r0.norm(dim=-1, keepdim=True) / norm.clamp_min(torch.finfo(r.dtype).tiny)
+        out.append(r * torch.where(norm > 0, ratio, torch.ones_like(ratio)))
+    return out

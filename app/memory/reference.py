@@ -9,7 +9,15 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .functional import applied_weights, attentional_loss, keep_factor, memory_forward
+from .functional import (
+    applied_weights,
+    attentional_loss,
+    keep_factor,
+    memory_forward,
+    mlp_forward,
+    renormalised,
+    step_scales,
+)
 from .spec import MemorySpec
 
 
@@ -33,7 +41,7 @@ def run_reference(
     create_graph = torch.is_grad_enabled() and any(t.requires_grad for t in tracked)
     outputs = []
     for start in range(0, length, spec.chunk_size):
-        chunk_start = applied_weights(spec, raw)
+        raw_start, chunk_start = raw, applied_weights(spec, raw)
         for t in range(start, min(start + spec.chunk_size, length)):
             with torch.enable_grad():
                 probes = [torch.zeros_like(w, requires_grad=True) for w in chunk_start]
@@ -44,6 +52,9 @@ def run_reference(
                     spec, prediction, v[:, :, t], None if delta is None else delta[:, :, t]
                 )
                 grads = torch.autograd.grad(loss.sum(), probes, create_graph=create_graph)
+            scales = step_scales(spec, mlp_forward(spec, chunk_start, k[:, :, t])[0])
+            if scales is not None:  # the normalised step: layer l's gradient / (1 + ||x_l||^2)
+                grads = [g * s[..., None, None] for g, s in zip(grads, scales, strict=True)]
             lr = gates["theta"][:, :, t, None, None]
             if velocity is not None:
                 eta = gates["eta"][:, :, t, None, None]
@@ -56,5 +67,6 @@ def run_reference(
             read_at = applied_weights(spec, raw) if spec.read == "token" else chunk_start
             outputs.append(memory_forward(spec, read_at, q[:, :, t]))
         if min(start + spec.chunk_size, length) - start == spec.chunk_size:
+            raw = renormalised(spec, raw, raw_start)
             boundary_raw, boundary_velocity = raw, velocity
     return torch.stack(outputs, dim=2), boundary_raw, boundary_velocity

@@ -15,13 +15,18 @@ AttentionalBias = Literal["dot", "l2", "lp", "huber"]
 Retention = Literal["none", "decay", "lq", "simplex"]
 Algorithm = Literal["gd", "momentum"]
 ReadMode = Literal["token", "chunk"]
+StepNorm = Literal["none", "nlms"]
 
 STRUCTURES = ("linear", "mlp")
 BIASES = ("dot", "l2", "lp", "huber")
 RETENTIONS = ("none", "decay", "lq", "simplex")
 ALGORITHMS = ("gd", "momentum")
 READ_MODES = ("token", "chunk")
+STEP_NORMS = ("none", "nlms")
 ACTIVATIONS = ("gelu", "silu", "relu", "tanh")
+
+# The papers' plain update rule: the raw gradient step, no renormalisation (see `MemorySpec`).
+PLAIN_RULE: dict[str, object] = dict(step_norm="none", renorm=False)
 
 # Every preset's MIRAS choices. Sizes and flags come from the caller (or the field defaults).
 PRESETS: dict[str, dict[str, object]] = {
@@ -60,6 +65,12 @@ class MemorySpec:
     chunk_size: gradients of a token are taken at the state at the start of its chunk.
     read: "token" (y_t reads the memory after token t's write) or "chunk" (all tokens of a chunk
         read the state at the chunk's start).
+    step_norm: "nlms" (the default; DESIGN.md, "Stability") divides each token's gradient for layer l
+        by 1 + ||x_l||^2 (x_l: the layer's input for that key), so a step is bounded for any scale of
+        the layer's input; "none" is the papers' plain step (`PLAIN_RULE`, `plain()`).
+    renorm: after each complete chunk's write, rescale every row of every raw weight to its norm at
+        the chunk's start (LaCT), so the memory keeps W_0's norms for ever. Off by default: it also
+        fixes the scale of what the memory can output (README, "Memory stability").
     """
 
     dim_key: int
@@ -77,6 +88,8 @@ class MemorySpec:
     algorithm: Algorithm = "momentum"
     chunk_size: int = 16
     read: ReadMode = "token"
+    step_norm: StepNorm = "nlms"
+    renorm: bool = False
 
     def __post_init__(self) -> None:
         _choice("structure", self.structure, STRUCTURES)
@@ -85,6 +98,9 @@ class MemorySpec:
         _choice("algorithm", self.algorithm, ALGORITHMS)
         _choice("read", self.read, READ_MODES)
         _choice("activation", self.activation, ACTIVATIONS)
+        _choice("step_norm", self.step_norm, STEP_NORMS)
+        if not isinstance(self.renorm, bool):
+            raise ValueError(f"MemorySpec.renorm: expected true or false; got {self.renorm!r}")
         for field in ("dim_key", "dim_value", "chunk_size", "expansion"):
             value = getattr(self, field)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -121,6 +137,10 @@ class MemorySpec:
 
     def replace(self, **changes: object) -> MemorySpec:
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    def plain(self) -> MemorySpec:
+        """The same memory with the papers' plain update rule (no normalised step, no renorm)."""
+        return self.replace(**PLAIN_RULE)
 
     @property
     def hidden(self) -> int:

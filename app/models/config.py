@@ -40,6 +40,15 @@ DEFAULT_D_MODEL = 256
 DEFAULT_N_LAYERS = 4
 
 
+# The memory's update rules by name (overrides of MemoryConfig): the default stable rule, the
+# papers' plain rule, and the stable rule with LaCT's renormalisation (DESIGN.md, "Stability").
+MEMORY_RULES: dict[str, dict[str, Any]] = {
+    "stable": {},
+    "plain": {"step_norm": "none", "momentum_bounded_step": False},
+    "stable+renorm": {"renorm": True},
+}
+
+
 class MemoryConfig(BaseModel):
     """The neural memory of a block: a `MemorySpec` preset plus sizes (see app/memory).
 
@@ -56,13 +65,13 @@ class MemoryConfig(BaseModel):
         segment at a time, so there it must equal `segment`.
     conv_kernel: the short causal convolution on q, k, v.
     theta_max: cap of the inner learning rate; None for the engine's 1 / chunk_size.
-    momentum_bounded_step: theta_t = theta_max * (1 - eta_t) * sigmoid(.) (momentum algorithm only).
-        Momentum carries a gradient on with weight eta per token, so a write adds up to
-        theta / (1 - eta) of it (3.7x at the initial eta of 0.73) and the theta_max cap alone does not
-        bound the step; scaling theta by (1 - eta) does (for a constant eta). Off by default (the
-        presets' measured setting): an untrained Titans MAC (d_model 32, chunk 16) diverged on all 20
-        validation batches of the genome benchmark with it off, and on none with eta forced to 0 or
-        theta_max halved.
+    step_norm, renorm, momentum_bounded_step: the memory's update rule (DESIGN.md, "Stability"). The
+        default, the stable rule: "nlms" divides each token's step for a memory layer by
+        1 + ||layer input||^2, and for a momentum memory theta_t = theta_max * (1 - eta_t) * sigmoid(.),
+        so the momentum is a weighted mean of past steps, not their sum of up to 1 / (1 - eta) of
+        them. momentum_bounded_step None: on exactly when the memory has momentum. The papers' plain
+        rule: step_norm "none", momentum_bounded_step false. renorm (off): LaCT's rescaling of each
+        weight row to its chunk-start norm.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -77,7 +86,9 @@ class MemoryConfig(BaseModel):
     chunk_size: int = Field(16, ge=1)
     conv_kernel: int = Field(4, ge=1)
     theta_max: float | None = Field(None, gt=0)
-    momentum_bounded_step: bool = False
+    step_norm: Literal["none", "nlms"] = "nlms"
+    renorm: bool = False
+    momentum_bounded_step: bool | None = None
 
     @field_validator("preset")
     @classmethod
@@ -92,12 +103,19 @@ class MemoryConfig(BaseModel):
             spec = self.spec()
         except ValueError as error:  # MemorySpec names its field; say it is this config's
             raise ValueError(str(error).replace("MemorySpec.", "memory.")) from None
-        if self.momentum_bounded_step and spec.algorithm != "momentum":
+        if self.momentum_bounded_step is True and spec.algorithm != "momentum":
             raise ValueError(
                 f"memory.momentum_bounded_step: the {self.preset!r} memory has no momentum "
                 f"(algorithm {spec.algorithm!r})"
             )
         return self
+
+    @property
+    def bounded_momentum(self) -> bool:
+        """Whether theta is scaled by (1 - eta): as set, or (None) exactly when there is momentum."""
+        if self.momentum_bounded_step is None:
+            return MEMORY_PRESETS[self.preset].get("algorithm") == "momentum"
+        return self.momentum_bounded_step
 
     def spec(self) -> MemorySpec:
         """The engine's `MemorySpec` (read="token": a token reads the memory after its own write)."""
@@ -111,6 +129,8 @@ class MemoryConfig(BaseModel):
             norm=self.norm,
             chunk_size=self.chunk_size,
             read="token",
+            step_norm=self.step_norm,
+            renorm=self.renorm,
         )
 
 

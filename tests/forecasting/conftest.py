@@ -16,8 +16,11 @@ DEMO = ROOT / "configs" / "experiments" / "demo.yaml"
 
 
 def make_memory_diverge(memory) -> None:
-    """Put a NeuralMemory where it blows up on a long stream: initial weights at 10x their scale and
-    every write gate near its maximum (a regime the outer loop can reach)."""
+    """Put a NeuralMemory where it blows up on a long stream: the papers' plain update rule (the stable
+    default does not diverge here), initial weights at 10x their scale and every write gate near its
+    maximum (a regime the outer loop can reach)."""
+    memory.spec = memory.spec.plain()
+    memory.momentum_bounded_step = False
     with torch.no_grad():
         for weight in memory.initial_weights:
             weight.mul_(10.0)

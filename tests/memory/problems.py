@@ -5,8 +5,17 @@ from __future__ import annotations
 import torch
 
 from app.memory import MemorySpec, MemoryState
+from app.memory.spec import PLAIN_RULE
 
 ALL_PRESETS = ("titans", "moneta", "yaad", "memora", "linear_attention", "deltanet", "gated_deltanet")
+# The update rules every path must agree on: the default (normalised step), the papers' plain rule,
+# and chunk-boundary renormalisation with either step.
+RULES: dict[str, dict[str, object]] = {
+    "nlms": {},
+    "plain": PLAIN_RULE,
+    "nlms+renorm": dict(renorm=True),
+    "renorm": dict(step_norm="none", renorm=True),
+}
 
 
 def random_problem(spec: MemorySpec, batch=2, heads=2, length=11, seed=0, dtype=torch.float64):

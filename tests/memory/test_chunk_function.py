@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from app.memory import MemorySpec, MemoryState, run_memory
 from app.memory.chunk_function import supports
 
-from .problems import random_problem, relative_error
+from .problems import RULES, random_problem, relative_error
 from .test_equivalence import well_conditioned
 
 
@@ -51,11 +51,12 @@ def gradients(spec: MemorySpec, mode: str, problem: dict, seed: int = 5):
     batch=st.integers(1, 2),
     heads=st.integers(1, 3),
     dim=st.integers(2, 6),
+    rule=st.sampled_from(list(RULES)),
     seed=st.integers(0, 2**16),
 )
 def test_hand_backward_equals_autograd_reference(
     structure, depth, expansion, activation, output, bias, retention, algorithm, read, chunk_size, length,
-    batch, heads, dim, seed,
+    batch, heads, dim, rule, seed,
 ):  # fmt: skip
     linear = structure == "linear"
     assume(not (linear and output != "plain"))  # a linear memory has no residual / norm
@@ -74,6 +75,7 @@ def test_hand_backward_equals_autograd_reference(
         read=read,
         dim_key=dim,
         dim_value=dim,
+        **RULES[rule],
     )
     assert supports(spec)
     problem = dict(batch=batch, heads=heads, length=length, seed=seed)
@@ -91,12 +93,25 @@ def test_hand_backward_equals_autograd_reference(
 @pytest.mark.parametrize("output", ["plain", "residual", "norm"])
 @pytest.mark.parametrize("bias", ["l2", "dot"])
 @pytest.mark.parametrize("read", ["token", "chunk"])
-def test_hand_backward_passes_gradcheck(output, bias, read):
+@pytest.mark.parametrize("rule", ["nlms", "plain"])
+def test_hand_backward_passes_gradcheck(output, bias, read, rule):
+    assert_hand_backward_passes_gradcheck(output, bias, read, rule)
+
+
+@pytest.mark.parametrize("read", ["token", "chunk"])
+@pytest.mark.parametrize("rule", ["nlms+renorm", "renorm"])
+def test_hand_backward_with_renorm_passes_gradcheck(read, rule):
+    assert_hand_backward_passes_gradcheck("residual", "l2", read, rule)
+
+
+def assert_hand_backward_passes_gradcheck(output: str, bias: str, read: str, rule: str) -> None:
     spec = MemorySpec.preset(
         "titans", dim_key=3, dim_value=3, expansion=1, chunk_size=2, read=read,
-        residual=output == "residual", norm=output == "norm", bias=bias,
+        residual=output == "residual", norm=output == "norm", bias=bias, **RULES[rule],
     )  # fmt: skip
-    q, k, v, gates, state = random_problem(spec, batch=1, heads=1, length=6, seed=2)
+    # Seed 3: with seed 2 the normalised step puts the 3-wide LayerNorm near a degenerate point where
+    # finite differences at eps 1e-6 miss by 1e-2 in the reference path as well as here.
+    q, k, v, gates, state = random_problem(spec, batch=1, heads=1, length=6, seed=3)
     gates = {name: gates[name] for name in spec.gates_used()}
     inputs = (q, k, v, *gates.values(), *state.weights, *state.momentum)
     inputs = tuple(t.detach().clone().requires_grad_(True) for t in inputs)

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.memory import MemorySpec, run_memory
 
-from .problems import ALL_PRESETS, random_problem, relative_error
+from .problems import ALL_PRESETS, RULES, random_problem, relative_error
 
 TOLERANCE = 1e-9
 
@@ -34,12 +34,24 @@ def assert_paths_agree(spec: MemorySpec, **problem) -> None:
 @pytest.mark.parametrize("chunk_size", [1, 3, 16])
 @pytest.mark.parametrize("read", ["token", "chunk"])
 @pytest.mark.parametrize("algorithm", ["gd", "momentum"])
-def test_chunked_equals_reference_grid(preset, chunk_size, read, algorithm):
+@pytest.mark.parametrize("rule", ["nlms", "plain"])
+def test_chunked_equals_reference_grid(preset, chunk_size, read, algorithm, rule):
     # 37 is no multiple of 3 or 16: the last chunk is partial and is read but not yet written.
     spec = MemorySpec.preset(
-        preset, dim_key=4, dim_value=5, chunk_size=chunk_size, read=read, algorithm=algorithm
+        preset, dim_key=4, dim_value=5, chunk_size=chunk_size, read=read, algorithm=algorithm, **RULES[rule]
     )
     assert_paths_agree(spec, batch=2, heads=2, length=37, seed=chunk_size)
+
+
+@pytest.mark.parametrize("preset", ALL_PRESETS)
+@pytest.mark.parametrize("read", ["token", "chunk"])
+@pytest.mark.parametrize("algorithm", ["gd", "momentum"])
+@pytest.mark.parametrize("rule", ["nlms+renorm", "renorm"])
+def test_chunked_equals_reference_with_renorm(preset, read, algorithm, rule):
+    spec = MemorySpec.preset(
+        preset, dim_key=4, dim_value=5, chunk_size=3, read=read, algorithm=algorithm, **RULES[rule]
+    )
+    assert_paths_agree(spec, batch=2, heads=2, length=37, seed=3)
 
 
 @settings(max_examples=40, deadline=None)
@@ -56,6 +68,7 @@ def test_chunked_equals_reference_grid(preset, chunk_size, read, algorithm):
     depth=st.integers(2, 3),
     expansion=st.integers(1, 3),
     activation=st.sampled_from(["gelu", "silu", "tanh"]),
+    rule=st.sampled_from(list(RULES)),
     seed=st.integers(0, 2**16),
 )
 def test_chunked_equals_reference_random_shapes(
@@ -71,6 +84,7 @@ def test_chunked_equals_reference_random_shapes(
     depth,
     expansion,
     activation,
+    rule,
     seed,
 ):
     spec = MemorySpec.preset(
@@ -83,6 +97,7 @@ def test_chunked_equals_reference_random_shapes(
         chunk_size=chunk_size,
         read=read,
         algorithm=algorithm,
+        **RULES[rule],
     )
     problem = dict(batch=batch, heads=heads, length=length, seed=seed)
     # Some draws are too ill-conditioned for a 1e-9 comparison to mean anything (Moneta's
@@ -102,8 +117,11 @@ def well_conditioned(spec: MemorySpec, **problem) -> bool:
 
 @pytest.mark.parametrize("preset", ["titans", "moneta", "yaad", "memora"])
 @pytest.mark.parametrize("read", ["token", "chunk"])
-def test_residual_and_norm_memory(preset, read):
+@pytest.mark.parametrize("rule", ["nlms", "nlms+renorm"])
+def test_residual_and_norm_memory(preset, read, rule):
     # MIRAS' M(x) = x + LN(f(x)) and the plain residual x + f(x).
     for flags in ({"residual": True}, {"norm": True}, {"residual": True, "norm": True}):
-        spec = MemorySpec.preset(preset, dim_key=6, dim_value=6, chunk_size=3, read=read, depth=3, **flags)
+        spec = MemorySpec.preset(
+            preset, dim_key=6, dim_value=6, chunk_size=3, read=read, depth=3, **flags, **RULES[rule]
+        )
         assert_paths_agree(spec, batch=1, heads=2, length=14, seed=7)

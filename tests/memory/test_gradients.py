@@ -7,7 +7,7 @@ import torch
 
 from app.memory import MemorySpec, MemoryState, run_memory
 
-from .problems import ALL_PRESETS, random_problem, relative_error
+from .problems import ALL_PRESETS, RULES, random_problem, relative_error
 
 
 def leaves(spec, batch, heads, length, seed):
@@ -31,8 +31,9 @@ def forward(spec, mode, inputs, gate_names, n_weights, batch):
 
 @pytest.mark.parametrize("preset", ALL_PRESETS)
 @pytest.mark.parametrize("read", ["token", "chunk"])
-def test_outer_gradients_match_reference(preset, read):
-    spec = MemorySpec.preset(preset, dim_key=3, dim_value=4, chunk_size=3, read=read)
+@pytest.mark.parametrize("rule", RULES)
+def test_outer_gradients_match_reference(preset, read, rule):
+    spec = MemorySpec.preset(preset, dim_key=3, dim_value=4, chunk_size=3, read=read, **RULES[rule])
     inputs, names, n_weights = leaves(spec, batch=2, heads=2, length=11, seed=3)
     gen = torch.Generator().manual_seed(9)
     grads = {}
@@ -51,8 +52,11 @@ def test_outer_gradients_match_reference(preset, read):
 
 
 @pytest.mark.parametrize("preset", ALL_PRESETS)
-def test_chunked_passes_gradcheck(preset):
-    spec = MemorySpec.preset(preset, dim_key=2, dim_value=2, expansion=1, chunk_size=2, algorithm="momentum")
+@pytest.mark.parametrize("rule", ["nlms", "nlms+renorm"])
+def test_chunked_passes_gradcheck(preset, rule):
+    spec = MemorySpec.preset(
+        preset, dim_key=2, dim_value=2, expansion=1, chunk_size=2, algorithm="momentum", **RULES[rule]
+    )
     inputs, names, n_weights = leaves(spec, batch=1, heads=1, length=5, seed=11)
 
     def fn(*tensors):

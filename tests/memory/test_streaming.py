@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.memory import MemorySpec, MemoryState, run_memory
 
-from .problems import ALL_PRESETS, random_problem
+from .problems import ALL_PRESETS, RULES, random_problem
 
 
 def run_in_pieces(spec, q, k, v, gates, state, cuts, mode):
@@ -50,10 +50,11 @@ def assert_states_equal(a: MemoryState, b: MemoryState, tol: float) -> None:
     chunk_size=st.sampled_from([1, 3, 5, 16]),
     read=st.sampled_from(["token", "chunk"]),
     length=st.integers(1, 45),
+    rule=st.sampled_from(list(RULES)),
     data=st.data(),
 )
-def test_streaming_equals_one_call(preset, chunk_size, read, length, data):
-    spec = MemorySpec.preset(preset, dim_key=3, dim_value=4, chunk_size=chunk_size, read=read)
+def test_streaming_equals_one_call(preset, chunk_size, read, length, rule, data):
+    spec = MemorySpec.preset(preset, dim_key=3, dim_value=4, chunk_size=chunk_size, read=read, **RULES[rule])
     q, k, v, gates, state = random_problem(spec, length=length, seed=length)
     cuts = sorted(data.draw(st.lists(st.integers(0, length), max_size=6), label="cuts"))
     y_whole, state_whole = run_memory(spec, q, k, v, gates, state)
