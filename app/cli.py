@@ -183,16 +183,8 @@ def forecast_command(
         try:
             from app.genomics import sample_tracked
 
-            fasta = sample_tracked(
-                model,
-                genome,
-                region,
-                length=length,
-                temperature=temperature,
-                seed=seed,
-                output=output,
-                tracking_uri=tracking_uri,
-            )
+            sampling = {"length": length, "temperature": temperature, "seed": seed, "output": output}
+            fasta = sample_tracked(model, genome, region, **sampling, tracking_uri=tracking_uri)
         except _user_errors() as err:
             fail(str(err))
         typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
