@@ -1,4 +1,8 @@
-"""The `memcast` command (typer). It exposes only what works."""
+"""The `memcast` command (typer): it parses arguments, calls the task packages (through app.tasks
+where the task depends on the config or the model) and prints; bad input is one line, exit status 2.
+
+Each command imports what it runs inside itself, on purpose: torch, Lightning, MLflow and polars take
+seconds to import, and `memcast version`, `--help` and `memcast data list` need none of them."""
 
 from __future__ import annotations
 
@@ -96,7 +100,7 @@ def data_inspect(
         typer.echo("\n".join(format_inspection(info)))
 
 
-# ---------------------------------------------------------------------------------------- forecasting
+# ---------------------------------------------------------------------------------------- tasks
 
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "experiments" / "demo.yaml"
 SET_HELP = "Override a config field, e.g. --set trainer.max_epochs=3 (repeatable)."
@@ -106,18 +110,13 @@ URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///m
 
 def _user_errors():
     """The error types that are the user's to fix: reported in one line, exit status 2."""
+    from app.forecasting import ForecastError
+    from app.memory import MemoryDiverged
     from app.tracking import TrackingError
-    from app.training import ConfigError, ForecastError, MemoryDiverged
+    from app.training import ConfigError
     from pipelines.errors import InputError
 
     return (ConfigError, ForecastError, InputError, TrackingError, MemoryDiverged)
-
-
-def _load_experiment(config: Path, overrides: list[str] | None):
-    """The config of the task its `task` field names (forecast, genome-lm, genome-classify)."""
-    from app.training import load_experiment
-
-    return load_experiment(config, overrides or [])
 
 
 def _require_file(path: Path, what: str) -> None:
@@ -134,27 +133,22 @@ def train(
     run: params, config, per-epoch metrics, checkpoint (forecasting adds a plot and a pyfunc model)."""
     _require_file(config, "config")
     try:
-        experiment = _load_experiment(config, overrides)
-        if experiment.task != "forecast":
-            _train_genome(experiment)
-            return
-        from app.training import format_table
-        from app.training import train as run_train
+        from app import tasks
 
-        result = run_train(experiment)
+        experiment = tasks.load_experiment(config, overrides or [])
+        result = tasks.train(experiment)
     except _user_errors() as err:
         fail(str(err))
-    typer.echo(format_table(result.rows, "Test part, standard protocol (scaled values):"))
-    typer.echo(f"checkpoint: {result.checkpoint}")
-    typer.echo(f"MLflow run: {result.run_id}")
+    if experiment.task == "forecast":
+        from app.forecasting import format_table
 
+        typer.echo(format_table(result.rows, "Test part, standard protocol (scaled values):"))
+    else:
+        from app.tracking import row_metrics
 
-def _train_genome(experiment) -> None:
-    from app.training.genomics import train_genome
-
-    result = train_genome(experiment)
-    for name, value in sorted(result.metrics.items()):
-        typer.echo(f"{name}: {value:.4f}")
+        for row in result.rows:
+            for name, value in sorted(row_metrics(row, "test").items()):
+                typer.echo(f"{name}: {value:.4f}")
     typer.echo(f"checkpoint: {result.checkpoint}")
     typer.echo(f"MLflow run: {result.run_id}")
 
@@ -182,7 +176,18 @@ def forecast_command(
     """Forecast the steps after the end of a series; the memory first reads all of it. With --genome,
     continue a region of a genome by sampling --length bases (FASTA on stdout or in --output)."""
     if genome is not None:
-        _forecast_genome(model, genome, region, length, temperature, seed, output, tracking_uri)
+        if region is None:
+            fail("--genome needs --region, e.g. --region chr1:1-1000 (1-based, inclusive)")
+        if output is not None and not output.parent.is_dir():
+            fail(f"{output}: the output folder does not exist")
+        try:
+            from app.genomics import sample_tracked
+
+            sampling = {"length": length, "temperature": temperature, "seed": seed, "output": output}
+            fasta = sample_tracked(model, genome, region, **sampling, tracking_uri=tracking_uri)
+        except _user_errors() as err:
+            fail(str(err))
+        typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
         return
     if input_path is None or output is None:
         fail("forecast needs --input and --output (or --genome and --region for a genome model)")
@@ -190,57 +195,12 @@ def forecast_command(
     if not output.parent.is_dir():
         fail(f"{output}: the output folder does not exist")
     try:
-        import mlflow
+        from app.forecasting import forecast_tracked
 
-        from app import tracking
-        from app.training import forecast, load_model, write_frame
-
-        uri = tracking.checked_uri(tracking_uri)
-        loaded = load_model(model, uri)
-        frame = forecast(loaded, input_path, horizon)
-        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "forecast"):
-            mlflow.log_params({"model": model, "input": str(input_path), "horizon": len(frame)})
-            write_frame(frame, output)
-            mlflow.log_artifact(str(output), "forecast")
+        frame = forecast_tracked(model, input_path, output, horizon, tracking_uri)
     except _user_errors() as err:
         fail(str(err))
     typer.echo(f"wrote {len(frame)} rows (unique_id, ds, yhat) to {output}")
-
-
-def _forecast_genome(model, genome, region, length, temperature, seed, output, tracking_uri) -> None:
-    if region is None:
-        fail("--genome needs --region, e.g. --region chr1:1-1000 (1-based, inclusive)")
-    if output is not None and not output.parent.is_dir():
-        fail(f"{output}: the output folder does not exist")
-    try:
-        import mlflow
-
-        from app import tracking
-        from app.training.genomics import load_genome_model, sample_genome
-
-        uri = tracking.checked_uri(tracking_uri)
-        loaded = load_genome_model(model, uri)
-        header, bases = sample_genome(loaded, genome, region, length, temperature, seed)
-        fasta = f">{header}\n" + "".join(bases[i : i + 80] + "\n" for i in range(0, len(bases), 80))
-        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "forecast genome"):
-            mlflow.log_params(
-                {
-                    "model": model,
-                    "genome": genome,
-                    "region": region,
-                    "length": length,
-                    "temperature": temperature,
-                    "seed": seed,
-                }
-            )
-            if output is not None:
-                output.write_text(fasta)
-                mlflow.log_artifact(str(output), "forecast")
-            else:
-                mlflow.log_text(fasta, "forecast/sampled.fa")
-    except _user_errors() as err:
-        fail(str(err))
-    typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
 
 
 @app.command()
@@ -267,7 +227,13 @@ def evaluate(
     base by position, and a PNG plot logged to MLflow."""
     from pipelines.datasets import DATASETS
 
-    if _is_genome_model(model, tracking_uri):
+    try:
+        from app.tasks import is_genome_model
+
+        genome_model = is_genome_model(model, tracking_uri)
+    except _user_errors() as err:
+        fail(str(err))
+    if genome_model:
         _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri)
         return
     if data is None:
@@ -279,21 +245,17 @@ def evaluate(
     except ValueError:
         fail(f"--horizons {horizons!r}: expected comma-separated integers, e.g. 24,48")
     try:
-        import mlflow
+        from app.forecasting import evaluate_tracked, format_table
 
-        from app import tracking
-        from app.training import evaluate as run_evaluate
-        from app.training import format_table, load_model
-        from app.training.demo import _log_rows
-
-        uri = tracking.checked_uri(tracking_uri)
-        loaded = load_model(model, uri)
-        report = run_evaluate(loaded, data, online=online, horizons=wanted, step=step, plot_dir=plot_dir)
-        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "evaluate"):
-            mlflow.log_params({"model": model, "data": data, "online": online})
-            _log_rows(report.rows, "test")
-            _log_rows(report.online_rows, "online")
-            mlflow.log_artifact(str(report.plot), "plots")
+        report = evaluate_tracked(
+            model,
+            data,
+            online=online,
+            horizons=wanted,
+            step=step,
+            plot_dir=plot_dir,
+            tracking_uri=tracking_uri,
+        )
     except _user_errors() as err:
         fail(str(err))
     typer.echo(format_table(report.rows, "Standard protocol (test part, scaled values):"))
@@ -303,57 +265,17 @@ def evaluate(
     typer.echo(f"plot: {report.plot}")
 
 
-def _is_genome_model(model: str, tracking_uri: str | None) -> bool:
-    try:
-        from app import tracking
-        from app.training.experiment import resolve_checkpoint
-        from app.training.genomics import is_genome_checkpoint
-
-        uri = tracking.checked_uri(tracking_uri)
-        return is_genome_checkpoint(resolve_checkpoint(model, uri))
-    except _user_errors() as err:
-        fail(str(err))
-    return False
-
-
 def _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri) -> None:
     try:
-        import mlflow
+        from app.genomics import evaluate_tracked, format_genome_table
 
-        from app import tracking
-        from app.training.genomics import (
-            evaluate_genome,
-            format_genome_table,
-            load_genome_model,
-            stream_record,
+        report = evaluate_tracked(
+            model, data, stream=stream, record=record, plot_dir=plot_dir, tracking_uri=tracking_uri
         )
-
-        uri = tracking.resolve_tracking_uri(tracking_uri)
-        loaded = load_genome_model(model, uri)
-        report = evaluate_genome(loaded, data)
-        streamed = stream_record(loaded, data, record, plot_dir=plot_dir) if stream else None
-        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "evaluate genome"):
-            mlflow.log_params({"model": model, "data": data or loaded.meta["source"], "stream": stream})
-            for i, row in enumerate(report.rows):
-                mlflow.log_metric(f"heldout_bpb_{i}", row["bits_per_base"])
-                mlflow.set_tag(f"heldout_bpb_{i}", row["model"])
-            if streamed is not None:
-                tracking.log_metrics(
-                    {
-                        "stream_bpb": streamed.bits_per_base,
-                        "stream_heldout_bpb": streamed.held_out_bits_per_base,
-                        "stream_tokens_per_s": streamed.tokens_per_second,
-                    }
-                )
-                client = mlflow.MlflowClient()
-                run_id = mlflow.active_run().info.run_id
-                for position, bits in zip(streamed.positions, streamed.bits, strict=True):
-                    if bits == bits:  # not NaN
-                        client.log_metric(run_id, "stream_bpb_by_position", float(bits), step=int(position))
-                mlflow.log_artifact(str(streamed.plot), "plots")
     except _user_errors() as err:
         fail(str(err))
     typer.echo(format_genome_table(report.rows, "Bits per base on the held-out part (test):"))
+    streamed = report.stream
     if streamed is not None:
         typer.echo("")
         typer.echo(
@@ -376,44 +298,21 @@ def classify(
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=URI_HELP)] = None,
 ) -> None:
     """Label sequences with a genome classifier; for a labelled folder, also the accuracy per split."""
-    import csv
-    import io
-
     if output is not None and not output.parent.is_dir():
         fail(f"{output}: the output folder does not exist")
     try:
-        import mlflow
+        from app.genomics import classify_tracked
 
-        from app import tracking
-        from app.training.genomics import classify_sequences, load_genome_model
-
-        uri = tracking.checked_uri(tracking_uri)
-        loaded = load_genome_model(model, uri)
-        rows = classify_sequences(loaded, input_path)
-        buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["sequence", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
-        accuracy = {}
-        for split in sorted({r["split"] for r in rows if "true_label" in r}):
-            labelled = [r for r in rows if r["split"] == split]
-            accuracy[split] = sum(r["label"] == r["true_label"] for r in labelled) / len(labelled)
-        with tracking.start_run(uri, loaded.meta.get("experiment", "memcast"), "classify"):
-            mlflow.log_params({"model": model, "input": input_path})
-            tracking.log_metrics({f"{split}_accuracy": value for split, value in accuracy.items()})
-            if output is not None:
-                output.write_text(buffer.getvalue())
-                mlflow.log_artifact(str(output), "classify")
-            else:
-                mlflow.log_text(buffer.getvalue(), "classify/labels.csv")
+        result = classify_tracked(model, input_path, output, tracking_uri)
     except _user_errors() as err:
         fail(str(err))
     if output is None:
-        typer.echo(buffer.getvalue().rstrip("\n"))
+        typer.echo(result.csv.rstrip("\n"))
     else:
-        typer.echo(f"wrote {len(rows)} labels to {output}")
-    for split, value in accuracy.items():
-        typer.echo(f"{split} accuracy: {value:.4f} ({sum(r['split'] == split for r in rows)} sequences)")
+        typer.echo(f"wrote {len(result.rows)} labels to {output}")
+    for split, value in result.accuracy.items():
+        count = sum(r["split"] == split for r in result.rows)
+        typer.echo(f"{split} accuracy: {value:.4f} ({count} sequences)")
 
 
 @app.command()
@@ -425,16 +324,10 @@ def demo(
     baselines, write a forecast and plots, log everything to MLflow, print the results."""
     _require_file(config, "config")
     try:
-        experiment = _load_experiment(config, overrides)
-        source = Path(experiment.data.source)
-        if not source.is_absolute() and not source.exists():
-            # The bundled data, wherever the command runs from.
-            bundled = DEMO_CONFIG.parent.parent.parent / source
-            if bundled.exists():
-                experiment.data.source = str(bundled)
-        from app.training.demo import run_demo
+        from app.forecasting.demo import run_demo, with_bundled_data
+        from app.tasks import load_experiment
 
-        run_demo(experiment, echo=typer.echo)
+        run_demo(with_bundled_data(load_experiment(config, overrides or [])), echo=typer.echo)
     except _user_errors() as err:
         fail(str(err))
 

@@ -17,7 +17,7 @@ Models:
   no RevIN, lr 3e-3) were chosen on the validation part with Titans MAG (README "Forecast accuracy"):
   the globally scaled level of the window carries information that per-window normalisation removes.
 - seasonal naive (one day, 48 rows) and the in-house linear model (DLinear, closed-form ridge fit on
-  the train windows, `app.training.fit_dlinear`).
+  the train windows, `app.forecasting.fit_dlinear`).
 - neuralforecast PatchTST, NHITS, iTransformer (the `bench` extra) with their default settings except
   what the equal budget needs: h, input_size=96, max_steps and windows_batch_size (every trained model
   gets the same optimiser steps of the same number of windows). They train on the same scaled train
@@ -34,7 +34,7 @@ linear model the two are identical (its least-squares fit separates over output 
 Validation: each model's MSE on the validation part is in the JSON; the "best memcast model" (for the
 online protocol) is picked on it, never on the test part.
 
-Online protocol (`app.training.online_protocol`) for every memcast model trained (or the `--online`
+Online protocol (`app.forecasting.online_protocol`) for every memcast model trained (or the `--online`
 presets):
 walk the test part `--online-step` rows at a time; "adapting" lets the memory read every revealed row
 (inner loop only, no weight change), "frozen" reads only each lookback window, "frozen-at-test-start"
@@ -101,8 +101,8 @@ def load_data(horizon: int):
 
 
 def experiment_config(preset: str, horizon: int, args: argparse.Namespace, out_dir: str):
+    from app.forecasting import ExperimentConfig
     from app.models.config import MEMORY_RULES
-    from app.training import ExperimentConfig
 
     memory: dict[str, Any] = {"chunk_size": args.chunk, "norm": args.memory_norm, **MEMORY_RULES[args.rule]}
     backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers, "memory": memory}
@@ -153,7 +153,8 @@ def train_memcast(preset: str, horizon: int, args: argparse.Namespace, out_dir: 
     """Train with the project's module and trainer; return the net with its final weights."""
     import lightning as L
 
-    from app.training import build_datamodule, build_module, build_trainer
+    from app.forecasting import build_datamodule, build_module
+    from app.training import build_trainer
 
     config = experiment_config(preset, horizon, args, out_dir)
     L.seed_everything(config.seed, verbose=False)
@@ -256,8 +257,8 @@ def train_neuralforecast(name: str, horizon: int, args, scaled: np.ndarray, trai
 
 
 def run(args: argparse.Namespace) -> dict:
-    from app.training import MemoryDiverged, fit_dlinear, online_protocol, seasonal_naive, standard_protocol
-    from app.training.evaluation import window_starts
+    from app.forecasting import fit_dlinear, online_protocol, seasonal_naive, standard_protocol, window_starts
+    from app.memory import MemoryDiverged
 
     quiet()
     torch.set_num_threads(args.threads)

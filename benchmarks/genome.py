@@ -35,22 +35,22 @@ import lightning as L  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from app.genomics import (  # noqa: E402
+    GenomeLMConfig,
+    GenomeModule,
+    build_genome_datamodule,
+    build_genome_module,
+    evaluate_genome,
+    markov_row,
+    open_genome,
+    split_regions,
+)
+from app.genomics import pieces as _pieces  # noqa: E402
 from app.memory import MemoryDiverged  # noqa: E402
 from app.models import PRESETS  # noqa: E402
 from app.models.ablation import neural_memories  # noqa: E402
 from app.models.config import MEMORY_RULES  # noqa: E402
-from app.training import GenomeLMConfig  # noqa: E402
-from app.training.genomics import (  # noqa: E402
-    GenomeModule,
-    _pieces,
-    build_genome_datamodule,
-    build_genome_module,
-    evaluate_genome,
-    held_out_regions,
-    markov_row,
-    open_genome,
-)
-from app.training.trainer import fit_to_checkpoint  # noqa: E402
+from app.training import fit_to_checkpoint  # noqa: E402
 from benchmarks.peak_rss import peak_kb, reset_peak, status_kb  # noqa: E402
 
 SAMPLE = ROOT / "data" / "samples" / "pyrodigal_50kb.fa"
@@ -207,7 +207,7 @@ def main() -> None:
     with open_genome(source) as genome:
         probe = config_for(args, "swa", source, "").data
         fractions = {"val_fraction": probe.val_fraction, "test_fraction": probe.test_fraction}
-        regions = held_out_regions(type("M", (), {"meta": fractions})(), genome)
+        regions = split_regions(genome, **fractions)
         test = [genome.tokens(r.record, r.start, r.end).ids for r in regions["test"]]
         t0 = time.perf_counter()
         markov = markov_row(genome, regions, test, args.max_order)

@@ -21,7 +21,7 @@ built once serves every later window); the window is RevIN-normalised. With it o
 `lookback` rows are read and the history cannot change the forecast.
 
 `encode_history` / `forecast_window` expose the two halves, so an evaluator can carry one history
-state along a series and forecast many windows from it (see app/training/evaluation.py).
+state along a series and forecast many windows from it (see app/forecasting/protocols.py).
 """
 
 from __future__ import annotations
@@ -38,15 +38,13 @@ from .backbone import Backbone, BackboneState
 from .config import BackboneConfig
 
 
-class ForecasterConfig(BaseModel):
-    """Everything that fixes a Forecaster's shape.
+class ForecastHead(BaseModel):
+    """The fields that fix how a Forecaster reads a series and forecasts, whatever its backbone and
+    channels; `ForecasterConfig` and the forecasting experiment's model section both take them.
 
-    backbone: the sequence model over patch tokens (any preset; d_model is the token width).
     lookback, horizon: rows read in the window, and steps predicted at once.
     patch_len, patch_stride: rows per token and the step between tokens in the window (default:
         non-overlapping). History patches are always non-overlapping.
-    n_targets: forecast channels (the first channels of the input).
-    covariates: observed covariate channels after the targets that each token carries (0: none).
     revin, revin_affine: per-instance normalisation of the window, with a learned affine per target.
     memorize_history: test-time memorisation of the rows before the window (see the module doc).
     memorize_chunk: history tokens per streamed piece.
@@ -55,15 +53,12 @@ class ForecasterConfig(BaseModel):
         channels, so the backbone learns what a linear forecast misses.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid")
 
-    backbone: BackboneConfig
-    lookback: int = Field(ge=1)
-    horizon: int = Field(ge=1)
+    lookback: int = Field(96, ge=1)
+    horizon: int = Field(96, ge=1)
     patch_len: int = Field(16, ge=1)
     patch_stride: int | None = Field(None, ge=1)
-    n_targets: int = Field(1, ge=1)
-    covariates: int = Field(0, ge=0)
     revin: bool = True
     revin_affine: bool = True
     memorize_history: bool = True
@@ -72,10 +67,29 @@ class ForecasterConfig(BaseModel):
     linear_skip: bool = False
 
     @model_validator(mode="after")
-    def _patches_fit(self) -> ForecasterConfig:
+    def _patches_fit(self) -> ForecastHead:
         if self.patch_len > self.lookback:
             raise ValueError(f"patch_len: {self.patch_len} is longer than lookback={self.lookback}")
         return self
+
+    def head_fields(self) -> dict[str, Any]:
+        """These fields alone, as keyword arguments of another config that takes them."""
+        return {name: getattr(self, name) for name in ForecastHead.model_fields}
+
+
+class ForecasterConfig(ForecastHead):
+    """Everything that fixes a Forecaster's shape: the `ForecastHead` fields, and
+
+    backbone: the sequence model over patch tokens (any preset; d_model is the token width).
+    n_targets: forecast channels (the first channels of the input).
+    covariates: observed covariate channels after the targets that each token carries (0: none).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    backbone: BackboneConfig
+    n_targets: int = Field(1, ge=1)
+    covariates: int = Field(0, ge=0)
 
     @property
     def stride(self) -> int:

@@ -1,23 +1,24 @@
 """MLflow helpers: where runs go, a reachability check before any work, and what a run records.
 
-    uri = resolve_tracking_uri(config_uri)      # config > $MLFLOW_TRACKING_URI > sqlite:///mlflow.db (cwd)
-    check_tracking(uri)                         # TrackingError (one line) if the store cannot be used
+    uri = checked_uri(config_uri)      # config > $MLFLOW_TRACKING_URI > sqlite:///mlflow.db (cwd), checked
     with start_run(uri, "memcast", "train") as run:
-        log_config(config_dict)                 # params (flattened) + config.yaml artifact
-        ...
+        log_config(config_dict)        # params (flattened) + config.yaml artifact
+        log_rows(rows, "test", model="demo")
 
-Training, evaluation and the CLI call these; app.models never imports MLflow.
+The task packages call these; this package imports nothing else of app. mlflow is imported inside
+the functions that use it: it takes seconds to import, and resolving or checking a store needs none.
 """
 
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sqlite3
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -128,11 +129,15 @@ def log_config(config: Mapping[str, Any], artifact: str = "config.yaml") -> None
     mlflow.log_dict(dict(config), artifact)
 
 
-def log_metrics(metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None) -> None:
-    """Finite metrics only (MLflow rejects NaN in some stores); run_id logs from any process."""
-    import math
-
+def log_metrics(
+    metrics: Mapping[str, float], step: int | None = None, run_id: str | None = None, uri: str | None = None
+) -> None:
+    """Finite metrics only (MLflow rejects NaN in some stores); run_id (with the store's uri) logs
+    from any process, with no active run."""
     import mlflow
+
+    if uri is not None:
+        mlflow.set_tracking_uri(uri)
 
     clean = {k: float(v) for k, v in metrics.items() if v is not None and math.isfinite(float(v))}
     if not clean:
@@ -152,3 +157,68 @@ def run_artifact(run_id: str, path: str, uri: str | None = None) -> Path:
     check_tracking(resolve_tracking_uri(uri))
     mlflow.set_tracking_uri(resolve_tracking_uri(uri))
     return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=path))
+
+
+def log_artifact(path: str | Path, folder: str) -> None:
+    """A local file into the active run, under `folder`."""
+    import mlflow
+
+    mlflow.log_artifact(str(path), folder)
+
+
+def row_metrics(row: Mapping[str, Any], split: str) -> dict[str, float]:
+    """A result row's scores (its float fields) as metrics: `{split}_{score}`, plus `_h{horizon}`
+    when the row has a horizon (`test_mse_h96`, `test_bits_per_base`); DESIGN.md, conventions."""
+    suffix = f"_h{row['horizon']}" if "horizon" in row else ""
+    return {f"{split}_{key}{suffix}": value for key, value in row.items() if isinstance(value, float)}
+
+
+def log_rows(rows: Sequence[Mapping[str, Any]], split: str, *, model: str | None = None) -> None:
+    """Log result rows (dicts with a "model" field) by `row_metrics`; the row's model is the `model`
+    tag of the run holding them. Rows of `model` go into the active run; every other model's rows
+    into a nested run of its own, named after it. A diverged row has no scores and is skipped."""
+    import mlflow
+
+    by_model: dict[str, dict[str, float]] = {}
+    for row in rows:
+        if "diverged" not in row:  # no score; the printed table and its note say why
+            by_model.setdefault(str(row["model"]), {}).update(row_metrics(row, split))
+    for name, metrics in by_model.items():
+        if name == model:
+            mlflow.set_tag("model", name)
+            log_metrics(metrics)
+        else:
+            with mlflow.start_run(run_name=name, nested=True, tags={"model": name}):
+                log_metrics(metrics)
+
+
+def log_params(params: Mapping[str, Any]) -> None:
+    """Params into the active run."""
+    import mlflow
+
+    mlflow.log_params(dict(params))
+
+
+def log_text(text: str, path: str) -> None:
+    """Text into the active run as the artifact `path`."""
+    import mlflow
+
+    mlflow.log_text(text, path)
+
+
+def log_metric_curve(name: str, points: Sequence[tuple[int, float]]) -> None:
+    """One metric at many steps of the active run (e.g. bits per base by position); NaN is skipped."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    run_id = mlflow.active_run().info.run_id
+    for step, value in points:
+        if math.isfinite(value):
+            client.log_metric(run_id, name, float(value), step=int(step))
+
+
+def log_dict(data: Mapping[str, Any], path: str) -> None:
+    """A mapping into the active run as the artifact `path` (YAML or JSON by its suffix)."""
+    import mlflow
+
+    mlflow.log_dict(dict(data), path)

@@ -22,7 +22,7 @@ def plot_forecasts(
 ) -> Path:
     """One line for the actuals (timestamps, values) and one per forecast; a dashed line at split_at.
     Any x values work (e.g. genome positions, with actual_label naming the line)."""
-    import matplotlib
+    import matplotlib  # slow to import, and only plotting commands need it
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

@@ -1,15 +1,10 @@
 """Skipping a training step whose memory diverged, instead of stopping the whole run.
 
-The memory's inner loop can diverge on a batch under weights the outer loop has reached: its state
-hits NaN / Inf, so `run_memory` refuses the gates with `MemoryDiverged`, or the loss comes out
-non-finite (the training steps turn that into the same error with `finite_loss`, before they log).
-One such batch used to end training. `skip_diverged_step` runs a training step's forward; on that failure it
-returns None, which makes Lightning (automatic optimisation) skip the backward and the optimiser
-step for the batch, and it counts the skip in the epoch metric `train_skipped_steps`. The weights
-stay as they were before the batch (AdamW leaves parameters without a gradient untouched).
-
-Lightning does not support a skipped step under multi-process strategies (the other processes
-would wait in the gradient all-reduce), so there the error is raised as before.
+A batch on which the memory's state reaches NaN / Inf (`MemoryDiverged` from the engine, or a
+non-finite loss turned into it by `finite_loss`) gets no backward and no optimiser step; the skip is
+counted in the epoch metric `train_skipped_steps` and the weights stay as they were. Lightning
+cannot skip a step under multi-process strategies (the other processes would wait in the gradient
+all-reduce), so there the error is raised.
 """
 
 from __future__ import annotations

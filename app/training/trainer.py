@@ -26,6 +26,8 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from pydantic import BaseModel, ConfigDict, Field
 
+from app import tracking
+
 
 class TrainerConfig(BaseModel):
     """max_epochs / max_steps: stop at whichever comes first (-1: no step limit). patience: epochs
@@ -73,11 +75,6 @@ class MlflowEpochMetrics(Callback):
     def _log(self, trainer: L.Trainer, prefixes: tuple[str, ...]) -> None:
         if not trainer.is_global_zero or trainer.sanity_checking:
             return
-        import mlflow
-
-        from app.tracking import log_metrics
-
-        mlflow.set_tracking_uri(self.tracking_uri)
         metrics = {
             name.removesuffix("_epoch"): float(value)
             for name, value in trainer.callback_metrics.items()
@@ -85,7 +82,7 @@ class MlflowEpochMetrics(Callback):
         }
         if prefixes[0] == "train":
             metrics["lr"] = trainer.optimizers[0].param_groups[0]["lr"] if trainer.optimizers else None
-        log_metrics(metrics, step=trainer.current_epoch, run_id=self.run_id)
+        tracking.log_metrics(metrics, step=trainer.current_epoch, run_id=self.run_id, uri=self.tracking_uri)
 
     def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self._log(trainer, ("train",))

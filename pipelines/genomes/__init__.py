@@ -3,6 +3,7 @@
 Modules:
     tokens       letters <-> token ids (A=0, C=1, G=2, T=3, N=4), soft-mask flags, reverse complement, k-mers
     scan         one vectorised pass that validates a FASTA file and counts its bases
+    summary      what the scan finds: `RecordSummary`, `FastaSummary`
     fasta        `Genome`: open plain / bgzip / gzip FASTA, random access through pyfaidx
     token_store  `TokenStore`: memory-mapped token cache for fast random windows
     windows      regions, splits, window datasets (plain and next-base)
@@ -39,7 +40,8 @@ _EXPORTS = {
         "kmer_vocab_size",
         "kmer_n_id",
     ),
-    "scan": ("scan_fasta", "FastaSummary", "RecordSummary"),
+    "scan": ("scan_fasta",),
+    "summary": ("FastaSummary", "RecordSummary"),
     "fasta": ("Genome", "detect_compression"),
     "token_store": ("TokenStore",),
     "windows": (

@@ -21,18 +21,17 @@ import os
 import threading
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 import pyfaidx
 
 from pipelines.errors import InputError
 from pipelines.genomes.cache import CacheEntry, atomic_path, cache_entry, fingerprint, read_json, write_json
-from pipelines.genomes.scan import FastaSummary, RecordSummary, scan_fasta
+from pipelines.genomes.scan import scan_fasta
+from pipelines.genomes.summary import FastaSummary, RecordSummary
+from pipelines.genomes.token_store import TokenStore
 from pipelines.genomes.tokens import PACKED_LUT, Tokens, unpack
-
-if TYPE_CHECKING:
-    from pipelines.genomes.token_store import TokenStore
 
 Compression = Literal["plain", "gzip", "bgzip"]
 
@@ -91,7 +90,7 @@ def check_bgzf_eof(path: Path) -> None:
 
 def _biopython_available() -> bool:
     try:
-        from Bio import bgzf  # noqa: F401
+        from Bio import bgzf  # noqa: F401  (optional: only bgzip random access needs biopython)
     except ImportError:
         return False
     return True
@@ -292,6 +291,4 @@ class Genome:
     def token_store(self, *, in_memory: bool = False) -> TokenStore:
         """All records as packed tokens: memory-mapped from the cache folder (built on first use,
         rebuilt when the FASTA changes), or built in memory when `in_memory`."""
-        from pipelines.genomes.token_store import TokenStore
-
         return TokenStore.for_genome(self, in_memory=in_memory)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pipelines.errors import InputError
 from pipelines.genomes.fasta import check_bgzf_eof, detect_compression
-from pipelines.genomes.scan import BASE_CATEGORIES, RecordSummary, scan_fasta
+from pipelines.genomes.scan import scan_fasta
+from pipelines.genomes.summary import BASE_CATEGORIES, RecordSummary
 
 
 def _stats(rec: RecordSummary) -> dict:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from pipelines.errors import InputError
 from pipelines.genomes.cache import user_cache_dir
+from pipelines.genomes.fasta import Genome
 
 PYRODIGAL_GENOME = "pyrodigal-nctc11397"
 _PYRODIGAL_FILE = "GCF_001457455.1_NCTC11397_genomic.fna.gz"
@@ -28,7 +29,7 @@ class MissingDatasetPackage(ModuleNotFoundError):
 def pyrodigal_genome_source() -> Path:
     """The gzip FASTA inside the installed pyrodigal package."""
     try:
-        import pyrodigal
+        import pyrodigal  # optional (memcast[datasets]): only this genome needs it
     except ImportError:
         raise MissingDatasetPackage(
             f"the genome {PYRODIGAL_GENOME!r} ships with pyrodigal, which is not installed: "
@@ -50,8 +51,6 @@ def pyrodigal_genome_path(cache_dir: str | Path | None = None) -> Path:
     Decompressed once into `cache_dir` (default: the user cache folder, never the package's folder) and
     reused afterwards.
     """
-    from pipelines.genomes.fasta import Genome
-
     genome = Genome(pyrodigal_genome_source(), cache_dir=user_cache_dir() if cache_dir is None else cache_dir)
     genome.close()
     return genome.path

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -121,8 +122,6 @@ class StreamConfig(BaseModel):
     @classmethod
     def _known_timezone(cls, v: str | None) -> str | None:
         if v is not None:
-            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
             try:
                 ZoneInfo(v)
             except (ZoneInfoNotFoundError, ValueError) as err:

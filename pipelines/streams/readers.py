@@ -2,15 +2,12 @@
 
 The happy path is one lazy polars query (scan -> select -> cast -> parse timestamps) collected with
 the streaming engine, so files larger than memory only cost the memory of the columns kept. When
-polars rejects the data, the error path rescans the file to name the line / row / column and the
-offending value, and raises an `InputError`; only then do we pay for the extra scan.
+polars rejects the data, diagnosis.py rescans the file to name the line / row / column and the
+offending value in an `InputError`. Timestamp formats and time zones: timestamps.py.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import re
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,15 +18,29 @@ import polars as pl
 
 from pipelines.errors import InputError
 from pipelines.streams.config import StreamConfig
+from pipelines.streams.diagnosis import (
+    ROW,
+    Format,
+    describe_row,
+    diagnose_local_time,
+    diagnose_values,
+    first_line,
+    structural_error,
+)
+from pipelines.streams.timestamps import (
+    BROADER,
+    is_numeric,
+    parse_text,
+    sample_is_aware,
+    timestamp_expr,
+    with_timezone,
+)
 from pipelines.streams.victorian import NAMED_SERIES
 
-Format = Literal["csv", "parquet", "ndjson"]
 Source = str | Path | pl.DataFrame | pl.LazyFrame
 
 # Rows read eagerly to decide layout, column roles and the timestamp format.
 SAMPLE_ROWS = 1000
-# Internal column: the 0-based data row of each record in the source, for error messages.
-ROW = "__row"
 
 _SUFFIX_FORMATS: dict[str, Format] = {
     ".csv": "csv",
@@ -43,50 +54,6 @@ _SUFFIX_FORMATS: dict[str, Format] = {
 }
 _TIMESTAMP_NAMES = ("timestamp", "ds", "time", "datetime", "date", "date_time", "time_stamp", "dt", "t")
 
-# Tried in order on a sample of the timestamp column; the first that parses every sampled value wins.
-# Formats without fractional seconds or offsets come first because polars parses them about 3x faster;
-# if a later row then fails, `_BROADER` names the format to retry the whole column with. A trailing
-# literal "Z" means UTC. Day-first before month-first: "01/02/2020" is 1 February unless `time_format`
-# says otherwise.
-TIME_FORMATS = (
-    "%Y-%m-%dT%H:%M:%S",
-    "%Y-%m-%d %H:%M:%S",
-    "%Y-%m-%dT%H:%M:%SZ",
-    "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%S%.fZ",
-    "%Y-%m-%dT%H:%M:%S%#z",
-    "%Y-%m-%dT%H:%M:%S%.f%#z",
-    "%Y-%m-%d %H:%M:%S%.f%#z",
-    "%Y-%m-%dT%H:%M",
-    "%Y-%m-%d %H:%M",
-    "%Y-%m-%dT%H:%M%#z",
-    "%Y-%m-%d %H:%M%#z",
-    "%Y-%m-%d",
-    "%Y/%m/%d %H:%M:%S",
-    "%Y/%m/%d %H:%M",
-    "%Y/%m/%d",
-    "%d/%m/%Y %H:%M:%S",
-    "%d/%m/%Y %H:%M",
-    "%d/%m/%Y",
-    "%m/%d/%Y %H:%M:%S",
-    "%m/%d/%Y %H:%M",
-    "%m/%d/%Y",
-    "%d.%m.%Y %H:%M:%S",
-    "%d.%m.%Y %H:%M",
-    "%d.%m.%Y",
-    "%Y%m%dT%H%M%S",
-    "%Y%m%d%H%M%S",
-    "%Y%m%d",
-)
-_BROADER = {
-    "%Y-%m-%dT%H:%M:%S": "%Y-%m-%dT%H:%M:%S%.f",
-    "%Y-%m-%d %H:%M:%S": "%Y-%m-%d %H:%M:%S%.f",
-    "%Y-%m-%dT%H:%M:%SZ": "%Y-%m-%dT%H:%M:%S%.f%#z",
-    "%Y-%m-%dT%H:%M:%S%.fZ": "%Y-%m-%dT%H:%M:%S%.f%#z",
-    "%Y-%m-%dT%H:%M:%S%#z": "%Y-%m-%dT%H:%M:%S%.f%#z",
-}
-_EPOCH_TEXT = re.compile(r"^-?\d+$")
 
 
 @dataclass
@@ -115,90 +82,6 @@ class RawTable:
         return describe_row(self.path, self.fmt, row, column, separator=self.separator)
 
 
-# ----------------------------------------------------------------------------- locating rows
-
-
-def describe_row(
-    path: Path | None, fmt: Format | None, row: int, column: str | None = None, *, separator: str = ","
-) -> str:
-    """A place in the source for an error message. Rows are 1-based; CSV adds the exact file line."""
-    text = f"row {row + 1}"
-    if path is not None and fmt == "csv":
-        line = csv_line_of_row(path, row, separator)
-        if line is not None:
-            text = f"line {line} (row {row + 1})"
-    elif path is not None and fmt == "ndjson":
-        line = _ndjson_line_of_row(path, row)
-        if line is not None:
-            text = f"line {line} (row {row + 1})"
-    if column is not None:
-        text += f", column {column!r}"
-    return text
-
-
-def csv_line_of_row(path: Path, row: int, separator: str = ",") -> int | None:
-    """The 1-based file line where data row `row` (0-based, header excluded) starts.
-
-    Uses Python's csv module so quoted fields spanning lines are counted right; error path only.
-    """
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=separator)
-        last_line = 0
-        seen = -1  # the header is record -1
-        for record in reader:
-            start = last_line + 1
-            last_line = reader.line_num
-            if not record:  # polars skips blank lines too
-                continue
-            if seen == row:
-                return start
-            seen += 1
-    return None
-
-
-def find_ragged_line(path: Path, separator: str = ",") -> tuple[int, int, int] | None:
-    """First CSV record whose field count differs from the header: (line, expected, found)."""
-    with open(path, newline="", encoding="utf-8", errors="replace") as fh:
-        reader = csv.reader(fh, delimiter=separator)
-        expected: int | None = None
-        last_line = 0
-        for record in reader:
-            start = last_line + 1
-            last_line = reader.line_num
-            if not record:
-                continue
-            if expected is None:
-                expected = len(record)
-            elif len(record) != expected:
-                return start, expected, len(record)
-    return None
-
-
-def _ndjson_line_of_row(path: Path, row: int) -> int | None:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        seen = -1
-        for lineno, line in enumerate(fh, start=1):
-            if line.strip():
-                seen += 1
-                if seen == row:
-                    return lineno
-    return None
-
-
-def _find_bad_json_line(path: Path) -> tuple[int, str] | None:
-    with open(path, encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as err:
-                return lineno, f"invalid JSON: {err.msg} at character {err.colno}"
-            if not isinstance(obj, dict):
-                return lineno, f"expected a JSON object, found {type(obj).__name__}"
-    return None
-
-
 # ----------------------------------------------------------------------------- scanning
 
 
@@ -214,10 +97,6 @@ def detect_format(path: Path, fmt: str = "auto") -> Format:
             path=path,
         )
     return found
-
-
-def _first_line(message: str) -> str:
-    return next((ln.strip() for ln in str(message).splitlines() if ln.strip()), "unreadable input")
 
 
 class _Scanner:
@@ -269,27 +148,15 @@ class _Scanner:
     def diagnose(self, err: BaseException) -> InputError:
         if isinstance(err, pl.exceptions.NoDataError):
             return InputError("file is empty", path=self.path)
-        if self.fmt == "csv":
-            ragged = find_ragged_line(self.path, self.separator)
-            if ragged is not None:
-                line, expected, found = ragged
-                return InputError(
-                    f"expected {expected} fields, found {found}", path=self.path, where=f"line {line}"
-                )
-        if self.fmt == "ndjson":
-            bad = _find_bad_json_line(self.path)
-            if bad is not None:
-                return InputError(bad[1], path=self.path, where=f"line {bad[0]}")
-        return InputError(f"cannot read {self.fmt}: {_first_line(str(err))}", path=self.path)
-
-
-def _is_numeric(dtype: pl.DataType) -> bool:
-    return dtype.is_numeric() and dtype != pl.Boolean
+        structural = structural_error(self.path, self.fmt, self.separator)
+        if structural is not None:
+            return structural
+        return InputError(f"cannot read {self.fmt}: {first_line(str(err))}", path=self.path)
 
 
 def _numeric_column(values: pl.Series) -> bool:
     """A channel candidate: numeric, or text that is mostly numbers (a few bad cells are reported later)."""
-    return _is_numeric(values.dtype) or (values.dtype == pl.String and _looks_numeric(values))
+    return is_numeric(values.dtype) or (values.dtype == pl.String and _looks_numeric(values))
 
 
 def _looks_numeric(values: pl.Series) -> bool:
@@ -326,97 +193,6 @@ def _detect_layout(columns: Sequence[str], config: StreamConfig) -> Literal["wid
     if config.id_column in columns and config.value_column in columns and ts in columns:
         return "long"
     return "wide"
-
-
-def _parse_text(col: pl.Expr, fmt: str) -> pl.Expr:
-    """Text -> Datetime(us) with a strftime format; a literal trailing 'Z' marks UTC."""
-    expr = col.str.to_datetime(fmt, strict=False, time_unit="us")
-    if fmt.endswith("Z") and not fmt.endswith("%Z"):
-        expr = expr.dt.replace_time_zone("UTC")
-    return expr
-
-
-def _choose_time_format(sample: pl.Series) -> str | None:
-    """The first of TIME_FORMATS that parses every sampled value, else the one parsing the most."""
-    present = sample.drop_nulls()
-    if present.len() == 0:
-        return None
-    best, best_count = None, -1
-    for fmt in TIME_FORMATS:
-        try:
-            parsed = (
-                present.to_frame("t").select(_parse_text(pl.col("t"), fmt)).to_series().drop_nulls().len()
-            )
-        except pl.exceptions.PolarsError:
-            continue
-        if parsed == present.len():
-            return fmt
-        if parsed > best_count:
-            best, best_count = fmt, parsed
-    return best if best_count > 0 else None
-
-
-def _epoch_unit(values: pl.Series, unit: str) -> str:
-    """Epoch unit by magnitude: seconds up to ~year 5138, then ms, us, ns (unless configured)."""
-    if unit != "auto":
-        return unit
-    top = values.cast(pl.Float64, strict=False).abs().max()
-    top = float(top) if top is not None else 0.0  # type: ignore[arg-type]
-    if top < 1e11:
-        return "s"
-    if top < 1e14:
-        return "ms"
-    if top < 1e17:
-        return "us"
-    return "ns"
-
-
-def timestamp_expr(name: str, sample: pl.Series, config: StreamConfig) -> tuple[pl.Expr, str]:
-    """An expression parsing column `name` to Datetime(us), chosen from a sample; and a description."""
-    col = pl.col(name)
-    dtype = sample.dtype
-    if isinstance(dtype, pl.Datetime):
-        expr = col.dt.cast_time_unit("us")
-        how = "datetime"
-    elif dtype == pl.Date:
-        expr = col.cast(pl.Datetime("us"))
-        how = "date"
-    elif _is_numeric(dtype) or (
-        dtype == pl.String
-        and sample.drop_nulls().len() > 0
-        and sample.drop_nulls().str.contains(_EPOCH_TEXT.pattern).all()
-        and config.time_format is None
-    ):
-        unit = _epoch_unit(sample, config.time_unit)
-        expr = pl.from_epoch(col.cast(pl.Int64, strict=False), time_unit=unit).dt.cast_time_unit("us")  # type: ignore[arg-type]
-        how = f"epoch {unit}"
-    elif dtype == pl.String:
-        fmt = config.time_format or _choose_time_format(sample)
-        if fmt is None:
-            first = sample.drop_nulls()
-            value = first[0] if first.len() else None
-            raise InputError(f"cannot parse timestamp {value!r}; set time_format", where=f"column {name!r}")
-        expr = _parse_text(col, fmt)
-        how = fmt
-    else:
-        raise InputError(
-            f"timestamp column has type {dtype}, expected text, integers or datetimes",
-            where=f"column {name!r}",
-        )
-    return expr.alias(name), how
-
-
-def _with_timezone(expr: pl.Expr, aware: bool, tz: str | None) -> pl.Expr:
-    if tz is None:
-        return expr
-    if aware:
-        return expr.dt.convert_time_zone(tz)
-    return expr.dt.replace_time_zone(tz, ambiguous="raise", non_existent="raise")
-
-
-def _sample_is_aware(expr: pl.Expr, sample: pl.DataFrame) -> bool:
-    dtype = sample.select(expr).to_series().dtype
-    return isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
 
 
 # ----------------------------------------------------------------------------- the reader
@@ -528,9 +304,9 @@ def _read(
         ts_expr, how = timestamp_expr(ts, ts_sample, config)
     except InputError as err:
         raise InputError(err.problem, path=where_file, where=err.where) from None
-    aware = _sample_is_aware(ts_expr, ts_sample.to_frame())
+    aware = sample_is_aware(ts_expr, ts_sample.to_frame())
     parse_expr = ts_expr
-    ts_expr = _with_timezone(ts_expr, aware, config.timezone)
+    ts_expr = with_timezone(ts_expr, aware, config.timezone)
 
     keep = [ts] + ([id_col] if id_col else []) + values
     text_values = [c for c in values if fmt != "csv" and sample[c].dtype == pl.String]
@@ -556,23 +332,19 @@ def _read(
         frame = plan.collect(engine="streaming")
     except (pl.exceptions.PolarsError, OSError) as err:
         if config.timezone is not None and not aware:
-            local = _diagnose_local_time(scan, overrides, ts, parse_expr, config.timezone)
+            local = diagnose_local_time(scan, overrides, ts, parse_expr, config.timezone)
             if local is not None:
                 row, problem = local
                 where = describe_row(path, fmt, row, ts, separator=scanner.separator if scanner else ",")
                 raise InputError(problem, path=where_file, where=where) from err
-        raise _diagnose_values(err, scan, values, ts, scanner, path, fmt, where_file) from err
+        raise diagnose_values(err, scan, values, ts, scanner, path, fmt, where_file) from err
     if last is not None and scanner is not None:
         suspect = frame["__short"].any() if short else frame[last].null_count() > 0
         if short:
             frame = frame.drop("__short")
-        if suspect:
-            ragged = find_ragged_line(scanner.path, scanner.separator)
-            if ragged is not None:
-                line, expected, found = ragged
-                raise InputError(
-                    f"expected {expected} fields, found {found}", path=path, where=f"line {line}"
-                )
+        structural = structural_error(scanner.path, fmt, scanner.separator) if suspect else None
+        if structural is not None:
+            raise structural
 
     table = RawTable(
         frame=frame,
@@ -594,76 +366,6 @@ def _read(
     return table
 
 
-def _diagnose_local_time(scan, overrides, ts: str, parse_expr: pl.Expr, tz: str) -> tuple[int, str] | None:
-    """The first naive timestamp that does not exist (or is ambiguous) in `tz`, after a failed read."""
-    try:
-        local = parse_expr.dt.replace_time_zone(tz, ambiguous="null", non_existent="null")
-        earliest = parse_expr.dt.replace_time_zone(tz, ambiguous="earliest", non_existent="null")
-        hit = (
-            scan({ts: overrides[ts]} if ts in overrides else None)
-            .select(ts)
-            .with_row_index(ROW)
-            .select(ROW, parse_expr.alias("naive"), local.alias("local"), earliest.alias("earliest"))
-            .filter(pl.col("naive").is_not_null() & pl.col("local").is_null())
-            .head(1)
-            .collect()
-        )
-    except pl.exceptions.PolarsError:
-        return None
-    if hit.height == 0:
-        return None
-    naive = hit["naive"][0]
-    kind = "is ambiguous" if hit["earliest"][0] is not None else "does not exist"
-    return int(hit[ROW][0]), (
-        f"local time {naive} {kind} in time zone {tz} (a daylight-saving change); "
-        "write timestamps with their UTC offset"
-    )
-
-
-def _diagnose_values(err, scan, values, ts, scanner, path, fmt, where_file) -> InputError:
-    """Find the first cell that is not a number (or a ragged row) after a failed typed scan."""
-    if scanner is not None and fmt == "csv":
-        ragged = find_ragged_line(scanner.path, scanner.separator)
-        if ragged is not None:
-            line, expected, found = ragged
-            return InputError(f"expected {expected} fields, found {found}", path=path, where=f"line {line}")
-    if scanner is not None and fmt == "ndjson":
-        bad = _find_bad_json_line(scanner.path)
-        if bad is not None:
-            return InputError(bad[1], path=path, where=f"line {bad[0]}")
-    nulls = scanner.config.null_values if scanner is not None else []
-    try:
-        if scanner is not None and fmt == "csv":
-            text = scanner.scan(all_text=True)
-        elif scanner is not None and fmt == "ndjson":
-            text = scanner.scan({c: pl.String() for c in values})
-        else:
-            text = scan()
-        text = text.select(values).with_row_index(ROW)
-        for c in values:
-            raw = pl.col(c).cast(pl.String)
-            bad = (
-                text.filter(
-                    raw.is_not_null() & ~raw.is_in(nulls) & raw.cast(pl.Float64, strict=False).is_null()
-                )
-                .select(ROW, raw.alias("value"))
-                .head(1)
-                .collect(engine="streaming")
-            )
-            if bad.height:
-                row = int(bad[ROW][0])
-                return InputError(
-                    f"non-numeric value {bad['value'][0]!r} in channel {c!r}",
-                    path=where_file,
-                    where=describe_row(path, fmt, row, c, separator=scanner.separator if scanner else ","),
-                )
-    except pl.exceptions.PolarsError:
-        pass
-    if scanner is not None:
-        return scanner.diagnose(err)
-    return InputError(f"cannot read: {_first_line(str(err))}", path=where_file)
-
-
 def _check_timestamps(table: RawTable, scan, ts: str, config: StreamConfig, how: str) -> str | None:
     """Every row needs a timestamp that parsed; name the first that did not.
 
@@ -674,9 +376,9 @@ def _check_timestamps(table: RawTable, scan, ts: str, config: StreamConfig, how:
         return None
     row = int(parsed.is_null().arg_max())  # type: ignore[arg-type]
     raw = scan().select(pl.col(ts).cast(pl.String)).slice(row, 1).collect()[ts][0]
-    broader = _BROADER.get(how)
+    broader = BROADER.get(how)
     if raw is not None and broader is not None and config.time_format is None:
-        probe = pl.DataFrame({"t": [raw]}).select(_parse_text(pl.col("t"), broader)).to_series()
+        probe = pl.DataFrame({"t": [raw]}).select(parse_text(pl.col("t"), broader)).to_series()
         if probe.null_count() == 0:
             return broader
     where = table.where(row, ts)

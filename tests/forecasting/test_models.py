@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from app.forecasting import format_table
+from app.forecasting.protocols import MemoryDiverged, fit_dlinear, forecast_windows, online_protocol
 from app.models import BackboneConfig
 from app.models.baselines import DLinear, MovingAverage, SeasonalNaive
 from app.models.forecaster import Forecaster, ForecasterConfig, RevIN
-from app.training import format_table
-from app.training.evaluation import MemoryDiverged, fit_dlinear, forecast_windows, online_protocol
 
 from .conftest import make_memory_diverge
 

@@ -7,9 +7,10 @@ import math
 import pytest
 import torch
 
+from app.forecasting import ExperimentConfig
+from app.forecasting.module import ForecastModule, masked_loss
 from app.tracking import TrackingError, check_tracking, resolve_tracking_uri
-from app.training import ConfigError, ExperimentConfig, load_config, resolve_precision, warmup_cosine
-from app.training.module import ForecastModule, masked_loss
+from app.training import ConfigError, load_config, resolve_precision, warmup_cosine
 from app.training.optim import param_groups, warmup_steps
 
 from .conftest import DEMO
@@ -117,3 +118,26 @@ def test_an_unknown_training_loss_is_refused():
     with pytest.raises(ValueError, match="loss: unknown 'rmse'"):
         ForecastModule("dlinear", config, loss="rmse")
     assert ForecastModule("dlinear", config, loss="mae").hparams.loss == "mae"
+
+
+def test_every_forecast_head_field_is_settable_from_yaml():
+    from app.forecasting.config import ModelSection
+    from app.forecasting.train import net_config
+    from app.models.forecaster import ForecastHead
+
+    assert set(ForecastHead.model_fields) <= set(ModelSection.model_fields)
+    config = load_config(ExperimentConfig, DEMO, ["model.revin_affine=false", "model.dropout=0.1"])
+    series = type("Series", (), {"n_targets": 1, "covariates": []})()
+    kind, net = net_config(config, series)
+    assert kind == "forecaster" and net["revin_affine"] is False and net["dropout"] == 0.1
+    module = ForecastModule(kind, net)
+    assert module.net.revin is not None and not module.net.revin.affine
+
+
+def test_result_rows_are_named_by_one_scheme():
+    from app.tracking import row_metrics
+
+    forecast = {"model": "demo", "horizon": 48, "mse": 0.5, "mae": 0.25, "windows": 7}
+    assert row_metrics(forecast, "test") == {"test_mse_h48": 0.5, "test_mae_h48": 0.25}
+    genome = {"model": "markov (order 3, chosen on val)", "bits_per_base": 1.9, "bases": 1000}
+    assert row_metrics(genome, "test") == {"test_bits_per_base": 1.9}

@@ -12,8 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from app.cli import app
-from app.training import ConfigError, GenomeClassifyConfig, GenomeLMConfig, load_experiment
-from app.training.genomics import load_genome_model, parse_region, stream_record
+from app.genomics import GenomeClassifyConfig, GenomeLMConfig, load_genome_model, parse_region, stream_record
+from app.tasks import load_experiment
+from app.training import ConfigError
 from pipelines.errors import InputError
 from pipelines.genomes import Genome
 
@@ -56,7 +57,7 @@ def lm_checkpoint(store):
         f"tracking.uri={uri}",
     )
     assert result.exit_code == 0, result.output
-    assert "test_bpb" in result.output
+    assert "test_bits_per_base" in result.output
     return folder / "runs" / "genome-lm" / "latest.ckpt"
 
 
@@ -75,7 +76,7 @@ def test_config_task_picks_the_class():
 def test_train_and_stream_a_real_genome_slice(lm_checkpoint, store):
     folder, uri = store
     model = load_genome_model(lm_checkpoint)
-    assert model.task == "genome-lm" and model.meta["context"] == 256
+    assert model.task == "genome-lm" and model.meta.context == 256
     result = run(
         "evaluate",
         "--model",
@@ -95,19 +96,19 @@ def test_train_and_stream_a_real_genome_slice(lm_checkpoint, store):
         for r in client.search_runs(client.get_experiment_by_name("memcast-genomes").experiment_id)
     }
     evaluated = runs["evaluate genome"]
-    assert 1.5 < evaluated.data.metrics["stream_bpb"] < 2.5
-    history = client.get_metric_history(evaluated.info.run_id, "stream_bpb_by_position")
+    assert 1.5 < evaluated.data.metrics["stream_bits_per_base"] < 2.5
+    history = client.get_metric_history(evaluated.info.run_id, "stream_bits_per_base_by_position")
     assert len(history) == 50 and history[-1].step == 49_001  # 1000-base bins of bases 1..49999
     artifacts = [a.path for a in client.list_artifacts(evaluated.info.run_id, "plots")]
     assert artifacts == [f"plots/stream_bits_{RECORD}.png"]
     trained = runs["train genome-lm"]
-    assert "test_bpb" in trained.data.metrics and trained.data.params["task"] == "genome-lm"
+    assert "test_bits_per_base" in trained.data.metrics and trained.data.params["task"] == "genome-lm"
     assert [a.path for a in client.list_artifacts(trained.info.run_id, "checkpoints")] == [
         "checkpoints/best.ckpt"
     ]
     # streaming is one pass over the record: the same bits in pieces of any size
     small = stream_record(model, SAMPLE, piece=999)
-    np.testing.assert_allclose(small.bits_per_base, evaluated.data.metrics["stream_bpb"], rtol=1e-5)
+    np.testing.assert_allclose(small.bits_per_base, evaluated.data.metrics["stream_bits_per_base"], rtol=1e-5)
 
 
 def test_forecast_samples_a_continuation(lm_checkpoint, store, tmp_path):

@@ -10,8 +10,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from app import tracking
+
 from .config import ExperimentConfig
-from .experiment import evaluate, forecast, format_table, train, write_frame
+from .evaluate import EvaluationReport, evaluate, format_table, log_report
+from .predict import forecast, write_frame
+from .train import train
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_CONFIG = ROOT / "configs" / "experiments" / "demo.yaml"
 
 
 @dataclass
@@ -24,45 +31,49 @@ class DemoResult:
     seconds: float
 
 
+def with_bundled_data(config: ExperimentConfig) -> ExperimentConfig:
+    """`config` with a relative data source that does not exist here read from the repository (the
+    bundled data, wherever the command runs from)."""
+    source = Path(config.data.source)
+    if not source.is_absolute() and not source.exists() and (ROOT / source).exists():
+        config.data.source = str(ROOT / source)
+    return config
+
+
 def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
-    import mlflow
-
-    from app import tracking
-
+    """Train, evaluate and forecast as the module doc says, echoing progress and the results."""
     started = time.perf_counter()
     uri = tracking.checked_uri(config.tracking.uri)
     out = Path(config.output_dir) / config.name
     out.mkdir(parents=True, exist_ok=True)
     with tracking.start_run(uri, config.tracking.experiment, "demo") as parent:
-        mlflow.log_dict(config.model_dump(mode="json"), "config.yaml")
+        tracking.log_dict(config.model_dump(mode="json"), "config.yaml")
         echo(f"[1/3] training a {config.model.preset} forecaster on {config.data.source} ...")
         result = train(config, nested=True)
         echo(f"      trained in {result.seconds:.0f} s; checkpoint {result.checkpoint}")
 
         echo("[2/3] evaluating against seasonal naive and DLinear (standard and prequential protocols) ...")
         with tracking.start_run(uri, config.tracking.experiment, "evaluate", nested=True):
-            mlflow.log_params({"model": str(result.checkpoint), "data": config.data.source, "online": True})
+            tracking.log_params({"model": str(result.checkpoint), "data": config.data.source, "online": True})
             standard = evaluate(result.module, config.data.source, online=False, plot_dir=out)
             online = evaluate(result.module, config.data.source, online=True, baselines=False, plot_dir=out)
-            _log_rows(standard.rows, "test")
-            _log_rows(online.online_rows, "online")
-            for report in (standard, online):
-                mlflow.log_artifact(str(report.plot), "plots")
+            log_report(result.module, standard)
+            log_report(result.module, EvaluationReport([], online.online_rows, online.plot))
 
         echo("[3/3] forecasting the day after the data ...")
         forecast_path = out / "forecast.csv"
         with tracking.start_run(uri, config.tracking.experiment, "forecast", nested=True):
             frame = forecast(result.module, config.data.source)
             write_frame(frame, forecast_path)
-            mlflow.log_params(
+            tracking.log_params(
                 {
                     "model": str(result.checkpoint),
                     "input": config.data.source,
                     "horizon": result.module.horizon,
                 }
             )
-            mlflow.log_artifact(str(forecast_path), "forecast")
-        mlflow.log_metric("demo_seconds", time.perf_counter() - started)
+            tracking.log_artifact(forecast_path, "forecast")
+        tracking.log_metrics({"demo_seconds": time.perf_counter() - started})
         run_id = parent.info.run_id
 
     seconds = time.perf_counter() - started
@@ -90,13 +101,3 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
     echo(text)
     return DemoResult(text, run_id, result.checkpoint, forecast_path, plots, seconds)
 
-
-def _log_rows(rows, prefix: str) -> None:
-    import mlflow
-
-    for row in rows:
-        if "diverged" in row:  # no score to log; the printed table and its note say why
-            continue
-        name = str(row["model"]).replace(" ", "_")
-        h = row["horizon"]
-        mlflow.log_metrics({f"{prefix}_{name}_mse_h{h}": row["mse"], f"{prefix}_{name}_mae_h{h}": row["mae"]})

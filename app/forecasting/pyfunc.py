@@ -1,4 +1,4 @@
-"""The trained model as an MLflow pyfunc model that forecasts from a DataFrame.
+"""The trained forecaster as an MLflow pyfunc model that forecasts from a DataFrame.
 
     log_pyfunc(checkpoint)                                # inside an active run: artifact "model"
     model = mlflow.pyfunc.load_model(f"runs:/{run_id}/model")
@@ -11,37 +11,39 @@ unique_id, ds, y); the model reads all of it and forecasts the steps after its e
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
 import mlflow
 import mlflow.pyfunc
+import pandas as pd
+import polars as pl
+from mlflow.models import ModelSignature
+from mlflow.types import ParamSchema, ParamSpec
+
+import app
+import pipelines
+
+from .module import load_module
+from .predict import forecast
 
 ARTIFACT = "model"
 
 
 class MemcastForecaster(mlflow.pyfunc.PythonModel):
-    """Loads the checkpoint artifact once; `predict` calls `app.training.experiment.forecast`."""
+    """Loads the checkpoint artifact once; `predict` calls `app.forecasting.forecast`."""
 
     def load_context(self, context):
-        from app.training.module import load_module
-
         self.model = load_module(context.artifacts["checkpoint"])
 
     def predict(self, context, model_input, params=None):  # no type hints: MLflow would read them
-        import pandas as pd
-        import polars as pl
-
-        from app.training.experiment import forecast
-
         frame = pl.from_pandas(model_input) if isinstance(model_input, pd.DataFrame) else model_input
         horizon = (params or {}).get("horizon")
         return forecast(self.model, frame, None if horizon is None else int(horizon)).to_pandas()
 
 
 def _requirements() -> list[str]:
-    from importlib.metadata import PackageNotFoundError, version
-
     pins = []
     for name in ("torch", "lightning", "polars", "numpy", "pydantic", "pyyaml", "pandas", "mlflow"):
         try:
@@ -54,12 +56,6 @@ def _requirements() -> list[str]:
 def log_pyfunc(checkpoint: str | Path, horizon: int, name: str = ARTIFACT) -> Any:
     """Log the checkpoint as a pyfunc model in the active run (memcast's code travels with it).
     `predict(df, params={"horizon": h})` takes h <= `horizon` (the default)."""
-    from mlflow.models import ModelSignature
-    from mlflow.types import ParamSchema, ParamSpec
-
-    import app
-    import pipelines
-
     code = [str(Path(app.__file__).parent), str(Path(pipelines.__file__).parent)]
     return mlflow.pyfunc.log_model(
         name=name,

@@ -1,11 +1,6 @@
-"""Genome experiment configs (YAML under configs/experiments/, `task: genome-lm | genome-classify`).
-
-    config = load_experiment("configs/experiments/genome-lm.yaml", ["trainer.max_epochs=1"])
-
-The optimiser, trainer and tracking sections are the forecasting ones (`OptimConfig`,
-`TrainerConfig`, `TrackingSection`); the model section is a backbone preset plus the reverse-complement
-switch. Errors are the same one-line `ConfigError`s as for forecasting.
-"""
+"""Genome experiment configs (YAML under configs/experiments/, `task: genome-lm | genome-classify`):
+the data and evaluation sections, and a model section that is a backbone preset plus the
+reverse-complement switch; the shared sections are app.training's."""
 
 from __future__ import annotations
 
@@ -13,9 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .config import BackboneSection, TrackingSection
-from .optim import OptimConfig
-from .trainer import TrainerConfig
+from app.training import BackboneSection, Experiment
 
 
 class GenomeModelSection(BackboneSection):
@@ -90,17 +83,10 @@ class GenomeEvaluationSection(BaseModel):
     markov_max_order: int = Field(12, ge=0, le=24)
 
 
-class _GenomeExperiment(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
+class _GenomeExperiment(Experiment):
     name: str = "genome"
-    seed: int = 0
-    output_dir: str = "runs"
     model: GenomeModelSection = Field(default_factory=GenomeModelSection)
-    optim: OptimConfig = Field(default_factory=OptimConfig)
-    trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     evaluation: GenomeEvaluationSection = Field(default_factory=GenomeEvaluationSection)
-    tracking: TrackingSection = Field(default_factory=TrackingSection)
 
 
 class GenomeLMConfig(_GenomeExperiment):
@@ -117,7 +103,4 @@ class GenomeClassifyConfig(_GenomeExperiment):
     data: GenomeClassifyData
 
 
-GENOME_CONFIGS: dict[str, type[_GenomeExperiment]] = {
-    "genome-lm": GenomeLMConfig,
-    "genome-classify": GenomeClassifyConfig,
-}
+GenomeConfig = GenomeLMConfig | GenomeClassifyConfig
