@@ -36,8 +36,9 @@ import torch
 from torch import Tensor, nn
 
 from app.memory import MemoryDiverged
+from app.memory.state import map_state
 from app.models.baselines import DLinear, SeasonalNaive
-from app.models.forecaster import Forecaster, map_state
+from app.models.forecaster import Forecaster
 
 
 @contextmanager

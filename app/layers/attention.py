@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from app.memory.state import StreamState
+
 from .rotary import apply_rotary
 
 # The most attention scores (B x heads x queries x keys) one scaled_dot_product_attention call may
@@ -33,7 +35,7 @@ SCORE_BUDGET = 1 << 22
 
 
 @dataclass
-class AttentionState:
+class AttentionState(StreamState):
     """What attention needs to continue a stream: past keys and values, and the next position.
 
     keys, values: (B, heads, S, d_head), already projected and rotated. `CausalAttention` keeps every
@@ -49,14 +51,6 @@ class AttentionState:
     @property
     def batch(self) -> int:
         return self.keys.shape[0]
-
-    def detach(self) -> AttentionState:
-        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
-        return AttentionState(self.keys.detach(), self.values.detach(), self.position)
-
-    def to(self, *args, **kwargs) -> AttentionState:
-        """Moved or cast like `Tensor.to`."""
-        return AttentionState(self.keys.to(*args, **kwargs), self.values.to(*args, **kwargs), self.position)
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.

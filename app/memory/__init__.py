@@ -9,7 +9,7 @@ from .functional import applied_weights, memory_forward
 from .module import NeuralMemory, NeuralMemoryState
 from .run import MemoryDiverged, run_memory
 from .spec import PRESETS, MemorySpec
-from .state import MemoryState
+from .state import MemoryState, StreamState, map_state
 
 __all__ = [
     "PRESETS",
@@ -18,7 +18,9 @@ __all__ = [
     "MemoryState",
     "NeuralMemory",
     "NeuralMemoryState",
+    "StreamState",
     "applied_weights",
+    "map_state",
     "memory_forward",
     "run_memory",
 ]

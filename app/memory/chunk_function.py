@@ -13,8 +13,8 @@ and head; layer l has input h_{l-1}, pre-activation z_l, weight W_l; f = z_L; e_
     keys    h_0 = k,  z_l = h_{l-1} W_l^T,  h_l = act(z_l),  pred = T(k, f)    (T: output transform)
     errors  e_L = T_f^*(g(pred, v)),  e_l = act'(z_l) * (e_{l+1} W_{l+1})
     read    y = M_W(q)                                                         (read="chunk")
-    write   R_l' = a R_l + s S_l - sum_i c_i e_{l,i} h_{l-1,i}^T
-            S_l' = e S_l - sum_i d_i e_{l,i} h_{l-1,i}^T
+    write   R_l' = raw_keep R_l + momentum_to_raw S_l - sum_i raw_writes_i e_{l,i} h_{l-1,i}^T
+            S_l' = momentum_keep S_l - sum_i momentum_writes_i e_{l,i} h_{l-1,i}^T
 
 Its reverse runs write -> errors (second derivatives of the activation and of T) -> keys, and the
 queries' plain MLP backward. It covers retention none / decay (the applied weights are the raw
@@ -57,16 +57,29 @@ def inner_gradient(spec: MemorySpec, f: Tensor, k: Tensor, v: Tensor) -> Tensor:
 class ChunkWrite(torch.autograd.Function):
     """(q, k, v, coefficients, R_1..R_L, S_1..S_L) -> (y, R_1'..R_L', S_1'..S_L') for one full chunk.
 
-    Coefficients as `chunk_coefficients` / `write_coefficients` give them: a, s (B, H, m) and
-    c (B, H, m, n), with m = n for read="token" (every token's row) and m = 1 for read="chunk" (the
-    last row only); e (B, H, 1) and d (B, H, 1, n), the last rows. s, e, d and the momentum are
-    absent (None / empty) without momentum. `slots`, when given, are tensors of the new state's
-    shapes that receive it (see `run_chunked`'s arena).
+    The coefficients are the fields of `ChunkCoefficients`, in its order: raw_keep, momentum_to_raw
+    (B, H, m) and raw_writes (B, H, m, n), with m = n for read="token" (every token's row) and m = 1
+    for read="chunk" (the last row only); momentum_keep (B, H, 1) and momentum_writes (B, H, 1, n), the
+    last rows. The momentum fields and the momentum state are None / empty without momentum.
+    `slots`, when given, are tensors of the new state's shapes that receive it (see `run_chunked`'s arena).
     """
 
     @staticmethod
-    def forward(ctx, spec, slots, q, k, v, a, s, c, e, d, *state):  # noqa: D102
-        layers = len(state) if s is None else len(state) // 2
+    def forward(
+        ctx,
+        spec,
+        slots,
+        q,
+        k,
+        v,
+        raw_keep,
+        momentum_to_raw,
+        raw_writes,
+        momentum_keep,
+        momentum_writes,
+        *state,
+    ):  # noqa: D102
+        layers = len(state) if momentum_to_raw is None else len(state) // 2
         weights, momentum = list(state[:layers]), list(state[layers:]) or None
         if spec.read == "chunk":
             both_inputs, both_pre = mlp_forward(spec, weights, torch.cat([k, q], dim=-2))
@@ -76,13 +89,27 @@ class ChunkWrite(torch.autograd.Function):
             inputs, pre = mlp_forward(spec, weights, k)
         written = scaled_errors(inner_errors(spec, weights, pre, k, v, None), step_scales(spec, inputs))
         if spec.read == "token":
-            read = _token_read(spec, weights, momentum, inputs, written, q, a, s, c)
+            read = _token_read(
+                spec, weights, momentum, inputs, written, q, raw_keep, momentum_to_raw, raw_writes
+            )
             y = output_transform(spec, q, read[-1][-1])
-        new_raw, new_momentum = _write(weights, momentum, inputs, written, a, s, c, e, d)
+        new_raw, new_momentum = _write(
+            weights,
+            momentum,
+            inputs,
+            written,
+            raw_keep,
+            momentum_to_raw,
+            raw_writes,
+            momentum_keep,
+            momentum_writes,
+        )
         new_raw = renormalised(spec, new_raw, weights)
         ctx.spec = spec
         ctx.layers = layers
-        ctx.save_for_backward(q, k, v, a, s, c, e, d, *state)
+        ctx.save_for_backward(
+            q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state
+        )
         new_state = [*new_raw, *new_momentum]
         if slots is not None:
             new_state = [slot.copy_(t) for slot, t in zip(slots, new_state, strict=True)]
@@ -91,7 +118,9 @@ class ChunkWrite(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy, *d_state):  # noqa: D102
         spec, layers = ctx.spec, ctx.layers
-        q, k, v, a, s, c, e, d, *state = ctx.saved_tensors
+        q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state = (
+            ctx.saved_tensors
+        )
         weights, momentum = state[:layers], state[layers:] or None
         d_raw = _zeros_for_none(d_state[:layers], weights)
         d_velocity = None if momentum is None else _zeros_for_none(d_state[layers:], momentum)
@@ -112,28 +141,50 @@ class ChunkWrite(torch.autograd.Function):
         # The renormalisation R' <- R' ||R row|| / ||R' row||, back to the write's R' and to R.
         d_start = None
         if spec.renorm:
-            unnormalised = _write(weights, momentum, inputs, written, a, s, c, e, d)[0]
+            unnormalised = _write(
+                weights,
+                momentum,
+                inputs,
+                written,
+                raw_keep,
+                momentum_to_raw,
+                raw_writes,
+                momentum_keep,
+                momentum_writes,
+            )[0]
             d_raw, d_start = _renormalised_backward(unnormalised, weights, d_raw)
 
-        # Retention and momentum: R' = a R + s S + ..., S' = e S + ... (last rows).
-        d_weights = [_scale(a[..., -1], g) for g in d_raw]
+        # Retention and momentum: R' = raw_keep R + momentum_to_raw S + ...,
+        # S' = momentum_keep S + ... (last rows).
+        d_weights = [_scale(raw_keep[..., -1], g) for g in d_raw]
         if d_start is not None:
             d_weights = [g + g0 for g, g0 in zip(d_weights, d_start, strict=True)]
-        d_a, d_s, d_c = torch.zeros_like(a), None, torch.zeros_like(c)
-        d_a[..., -1] = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
-        d_e = d_d = d_momentum = None
+        d_raw_keep, d_momentum_to_raw, d_raw_writes = (
+            torch.zeros_like(raw_keep),
+            None,
+            torch.zeros_like(raw_writes),
+        )
+        d_raw_keep[..., -1] = sum(_dot(g, w) for g, w in zip(d_raw, weights, strict=True))
+        d_momentum_keep = d_momentum_writes = d_momentum = None
         if momentum is not None:
             d_momentum = [
-                _scale(s[..., -1], gr) + _scale(e[..., -1], gv)
+                _scale(momentum_to_raw[..., -1], gr) + _scale(momentum_keep[..., -1], gv)
                 for gr, gv in zip(d_raw, d_velocity, strict=True)
             ]
-            d_s, d_d = torch.zeros_like(s), torch.zeros_like(d)
-            d_s[..., -1] = sum(_dot(g, m) for g, m in zip(d_raw, momentum, strict=True))
-            d_e = sum(_dot(g, m) for g, m in zip(d_velocity, momentum, strict=True)).unsqueeze(-1)
+            d_momentum_to_raw, d_momentum_writes = (
+                torch.zeros_like(momentum_to_raw),
+                torch.zeros_like(momentum_writes),
+            )
+            d_momentum_to_raw[..., -1] = sum(_dot(g, m) for g, m in zip(d_raw, momentum, strict=True))
+            d_momentum_keep = sum(_dot(g, m) for g, m in zip(d_velocity, momentum, strict=True)).unsqueeze(-1)
 
         # The write: -sum_i c_i e_i x_i^T (and -sum_i d_i e_i x_i^T into the momentum).
         d_errors, d_inputs = [], []
-        rows = [c[..., -1, :]] if momentum is None else [c[..., -1, :], d[..., -1, :]]
+        rows = (
+            [raw_writes[..., -1, :]]
+            if momentum is None
+            else [raw_writes[..., -1, :], momentum_writes[..., -1, :]]
+        )
         for index in range(layers):
             x, err = inputs[index], written[index]
             # The write subtracts: the signs are applied to the (smaller) results below.
@@ -141,9 +192,9 @@ class ChunkWrite(torch.autograd.Function):
             both = torch.cat(targets, dim=-2)  # (R x out, in)
             projected = (x @ both.transpose(-1, -2)).split(err.shape[-1], dim=-1)  # x_i G_r^T
             d_errors.append(-sum(row.unsqueeze(-1) * p for row, p in zip(rows, projected, strict=True)))
-            d_c[..., -1, :] -= (err * projected[0]).sum(-1)
+            d_raw_writes[..., -1, :] -= (err * projected[0]).sum(-1)
             if momentum is not None:
-                d_d[..., -1, :] -= (err * projected[1]).sum(-1)
+                d_momentum_writes[..., -1, :] -= (err * projected[1]).sum(-1)
             weighted = torch.cat([row.unsqueeze(-1) * err for row in rows], dim=-1)  # (n, R x out)
             d_inputs.append((weighted @ both).neg_())
 
@@ -151,15 +202,17 @@ class ChunkWrite(torch.autograd.Function):
         # coefficients, and the keys' errors and inputs (before those are used below).
         d_q = None
         if spec.read == "token":
-            read = _token_read(spec, weights, momentum, inputs, written, q, a, s, c)
+            read = _token_read(
+                spec, weights, momentum, inputs, written, q, raw_keep, momentum_to_raw, raw_writes
+            )
             d_q, d_z = _transform_backward(spec, read[-1][-1], dy)
             for index in range(last, -1, -1):
                 u, from_raw, from_velocity, scores, z = read[index]
-                d_a += (d_z * from_raw).sum(-1)
-                pieces, matrices = [a.unsqueeze(-1) * d_z], [weights[index]]
+                d_raw_keep += (d_z * from_raw).sum(-1)
+                pieces, matrices = [raw_keep.unsqueeze(-1) * d_z], [weights[index]]
                 if momentum is not None:
-                    d_s += (d_z * from_velocity).sum(-1)
-                    pieces.append(s.unsqueeze(-1) * d_z)
+                    d_momentum_to_raw += (d_z * from_velocity).sum(-1)
+                    pieces.append(momentum_to_raw.unsqueeze(-1) * d_z)
                     matrices.append(momentum[index])
                 stacked = torch.cat(pieces, dim=-1)  # (n, R x out)
                 d_u = stacked @ torch.cat(matrices, dim=-2)
@@ -169,9 +222,9 @@ class ChunkWrite(torch.autograd.Function):
                     d_momentum[index] = d_momentum[index] + to_state[1]
                 # z -= (C * scores) e: scores = u x^T.
                 d_mix = -(d_z @ written[index].transpose(-1, -2))  # d (C * scores)
-                d_errors[index] = d_errors[index] - (c * scores).transpose(-1, -2) @ d_z
-                d_c += d_mix * scores
-                d_scores = d_mix * c
+                d_errors[index] = d_errors[index] - (raw_writes * scores).transpose(-1, -2) @ d_z
+                d_raw_writes += d_mix * scores
+                d_scores = d_mix * raw_writes
                 d_u = d_u + d_scores @ inputs[index]
                 d_inputs[index] = d_inputs[index] + d_scores.transpose(-1, -2) @ u
                 if index == 0:
@@ -218,19 +271,36 @@ class ChunkWrite(torch.autograd.Function):
                 d_z[..., :n, :] += d_pre[index - 1]
 
         d_state_out = [*d_weights, *(d_momentum or [])]
-        return (None, None, d_q, d_k, d_v, d_a, d_s, d_c, d_e, d_d, *d_state_out)
+        return (
+            None,
+            None,
+            d_q,
+            d_k,
+            d_v,
+            d_raw_keep,
+            d_momentum_to_raw,
+            d_raw_writes,
+            d_momentum_keep,
+            d_momentum_writes,
+            *d_state_out,
+        )
 
 
-def _write(weights, momentum, inputs, errors, a, s, c, e, d) -> tuple[list[Tensor], list[Tensor]]:
-    """The chunk's write from its last coefficient rows: R' = a R + s S - sum_i c_i e_i x_i^T and
-    S' = e S - sum_i d_i e_i x_i^T per layer (no momentum: S' is the empty list)."""
-    to_raw = _weighted_outer(c[..., -1, :], errors, inputs)
-    new_raw = [_scale(a[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
+def _write(
+    weights, momentum, inputs, errors, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes
+) -> tuple[list[Tensor], list[Tensor]]:
+    """The chunk's write from its last coefficient rows, per layer: R' = raw_keep R + momentum_to_raw S -
+    sum_i raw_writes_i e_i x_i^T and S' = momentum_keep S - sum_i momentum_writes_i e_i x_i^T (no
+    momentum: S' is the empty list)."""
+    to_raw = _weighted_outer(raw_writes[..., -1, :], errors, inputs)
+    new_raw = [_scale(raw_keep[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
     if momentum is None:
         return new_raw, []
-    to_velocity = _weighted_outer(d[..., -1, :], errors, inputs)
-    new_raw = [r + _scale(s[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
-    return new_raw, [_scale(e[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+    to_velocity = _weighted_outer(momentum_writes[..., -1, :], errors, inputs)
+    new_raw = [r + _scale(momentum_to_raw[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
+    return new_raw, [
+        _scale(momentum_keep[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)
+    ]
 
 
 def _renormalised_backward(raw, start, d_out) -> tuple[list[Tensor], list[Tensor]]:
@@ -248,19 +318,21 @@ def _renormalised_backward(raw, start, d_out) -> tuple[list[Tensor], list[Tensor
     return d_raw, d_start
 
 
-def _token_read(spec, weights, momentum, inputs, errors, q, a, s, c) -> list[tuple]:
+def _token_read(
+    spec, weights, momentum, inputs, errors, q, raw_keep, momentum_to_raw, raw_writes
+) -> list[tuple]:
     """read="token" in dual form, layer by layer: (u, u R^T, u S^T or None, u x^T, z) per layer, with
     z = a * (u R^T) + s * (u S^T) - (C * (u x^T)) e, u the layer's input (q for the first)."""
     read, u = [], q
     for index, weight in enumerate(weights):
         from_raw = apply_layer(weight, u)
-        z = a.unsqueeze(-1) * from_raw
+        z = raw_keep.unsqueeze(-1) * from_raw
         from_velocity = None
         if momentum is not None:
             from_velocity = apply_layer(momentum[index], u)
-            z = z + s.unsqueeze(-1) * from_velocity
+            z = z + momentum_to_raw.unsqueeze(-1) * from_velocity
         scores = u @ inputs[index].transpose(-1, -2)
-        z = z - (c * scores) @ errors[index]
+        z = z - (raw_writes * scores) @ errors[index]
         read.append((u, from_raw, from_velocity, scores, z))
         if index < len(weights) - 1:
             u = activation(spec, z)

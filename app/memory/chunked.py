@@ -4,10 +4,12 @@ Every gradient in a chunk is taken at the chunk's starting weights W0, so token 
 layer l is a rank-one outer product e_i x_i^T (backpropagated error times layer input). Decay,
 momentum and learning rates only scale these terms, so with per-chunk coefficient matrices
 
-    R_j = a_j R0 + s_j S0 - sum_{i <= j} C[j, i] e_i x_i^T          (j, i: positions in the chunk)
+    R_j = raw_keep_j R0 + momentum_to_raw_j S0 - sum_{i <= j} raw_writes[j, i] e_i x_i^T
+                                                                    (j, i: positions in the chunk)
 
 the chunk's write is one matrix product per layer, and a token's read of W_j (read="token") is
-the "dual form": W_j u = a_j R0 u + s_j S0 u - sum_i C[j, i] (x_i . u) e_i. Per-token gradients are
+the "dual form": W_j u = raw_keep_j R0 u + momentum_to_raw_j S0 u - sum_i raw_writes[j, i] (x_i . u) e_i
+(`ChunkCoefficients`). Per-token gradients are
 never materialised, so memory grows as O(chunk x width), not O(chunk x |W|).
 
 The exceptions are `lq` and `simplex` retention with read="token": their applied weights are a
@@ -15,6 +17,8 @@ non-linear function of R (a norm, a softmax), so each token's W_j is formed expl
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
@@ -53,35 +57,47 @@ def _flush_denormals(products: Tensor) -> Tensor:
     return products.masked_fill(products.abs() < torch.finfo(products.dtype).tiny, 0.0)
 
 
-def chunk_coefficients(
-    spec: MemorySpec, gates: dict[str, Tensor]
-) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None, Tensor | None]:
-    """For one chunk's gates (B, H, n): the weights of R_j = a_j R0 + s_j S0 - sum_i C[j, i] G_i.
+class ChunkCoefficients(NamedTuple):
+    """The scalar weights of one chunk's update, for positions j, i of the chunk (G_i = e_i x_i^T,
+    token i's rank-one gradient; B, H leading):
 
-    Returns (a, s, C, e, D): a (B, H, n); s (B, H, n) or None; C (B, H, n, n) with theta_i folded in;
-    and for momentum the matching S_j = e_j S0 - sum_i D[j, i] G_i.
+        R_j = raw_keep_j R0 + momentum_to_raw_j S0 - sum_i raw_writes[j, i] G_i
+        S_j = momentum_keep_j S0 - sum_i momentum_writes[j, i] G_i           (momentum only)
+
+    raw_keep, momentum_to_raw, momentum_keep: (B, H, m); raw_writes, momentum_writes: (B, H, m, n),
+    theta folded in; m = n rows (every token's), or 1 (the chunk's last, `write_coefficients`). The
+    momentum fields are None without momentum.
     """
+
+    raw_keep: Tensor
+    momentum_to_raw: Tensor | None
+    raw_writes: Tensor
+    momentum_keep: Tensor | None
+    momentum_writes: Tensor | None
+
+
+def chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor]) -> ChunkCoefficients:
+    """For one chunk's gates (B, H, n): the `ChunkCoefficients` of every position."""
     theta = gates["theta"]
     keep = keep_factor(spec, gates)
     if keep is None:
         keep = torch.ones_like(theta)
     keep_segments = segment_products(keep)  # prod_{m=i+1}^{j} keep_m
-    a = torch.cumprod(keep, dim=-1)  # prod_{m<=j} keep_m
+    raw_keep = torch.cumprod(keep, dim=-1)  # prod_{m<=j} keep_m
     if spec.algorithm != "momentum":
-        return a, None, keep_segments * theta.unsqueeze(-2), None, None
+        return ChunkCoefficients(raw_keep, None, keep_segments * theta.unsqueeze(-2), None, None)
     eta = gates["eta"]
     eta_segments = segment_products(eta)
-    e = torch.cumprod(eta, dim=-1)
-    # R_j = a_j R0 + sum_{m<=j} P_keep[j, m] S_m with S_m = e_m S0 - sum_{i<=m} P_eta[m, i] theta_i G_i.
-    s = (keep_segments @ e.unsqueeze(-1)).squeeze(-1)
-    c = (keep_segments @ eta_segments) * theta.unsqueeze(-2)
-    d = eta_segments * theta.unsqueeze(-2)
-    return a, s, c, e, d
+    momentum_keep = torch.cumprod(eta, dim=-1)
+    # R_j = raw_keep_j R0 + sum_{m<=j} P_keep[j, m] S_m with
+    # S_m = momentum_keep_m S0 - sum_{i<=m} P_eta[m, i] theta_i G_i.
+    momentum_to_raw = (keep_segments @ momentum_keep.unsqueeze(-1)).squeeze(-1)
+    raw_writes = (keep_segments @ eta_segments) * theta.unsqueeze(-2)
+    momentum_writes = eta_segments * theta.unsqueeze(-2)
+    return ChunkCoefficients(raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes)
 
 
-def write_coefficients(
-    spec: MemorySpec, gates: dict[str, Tensor]
-) -> tuple[Tensor, Tensor | None, Tensor, Tensor | None, Tensor | None]:
+def write_coefficients(spec: MemorySpec, gates: dict[str, Tensor]) -> ChunkCoefficients:
     """Only the last rows of `chunk_coefficients` (j = n), shaped (B, H, 1) and (B, H, 1, n).
 
     They are all the chunk's write needs, and read="chunk" needs nothing else, so no n x n matrix
@@ -92,14 +108,14 @@ def write_coefficients(
     if keep is None:
         keep = torch.ones_like(theta)
     keep_row = _flush_denormals(_exclusive_products_from_end(keep))  # prod_{m=i+1}^{n} keep_m
-    a = torch.prod(keep, dim=-1, keepdim=True)
+    raw_keep = torch.prod(keep, dim=-1, keepdim=True)
     if spec.algorithm != "momentum":
-        return a, None, (keep_row * theta).unsqueeze(-2), None, None
+        return ChunkCoefficients(raw_keep, None, (keep_row * theta).unsqueeze(-2), None, None)
     eta = gates["eta"]
     eta_row = _flush_denormals(_exclusive_products_from_end(eta))  # prod_{m=i+1}^{n} eta_m
-    e = torch.prod(eta, dim=-1, keepdim=True)
-    s = (keep_row * _flush_denormals(torch.cumprod(eta, dim=-1))).sum(-1, keepdim=True)
-    # C[n, i] / theta_i = u_i = sum_{m >= i} keep_row_m prod_{l=i+1}^{m} eta_l, which satisfies
+    momentum_keep = torch.prod(eta, dim=-1, keepdim=True)
+    momentum_to_raw = (keep_row * _flush_denormals(torch.cumprod(eta, dim=-1))).sum(-1, keepdim=True)
+    # raw_writes[n, i] / theta_i = u_i = sum_{m >= i} keep_row_m prod_{l=i+1}^{m} eta_l, which satisfies
     # u_i = keep_row_i + eta_{i+1} u_{i+1}: a scan over the chunk's positions, all chunks at once,
     # that keeps O(T) for the backward where the n x n products kept O(T x n).
     keep_columns, eta_columns = keep_row.unbind(-1), eta.unbind(-1)
@@ -107,7 +123,13 @@ def write_coefficients(
     for index in range(len(keep_columns) - 2, -1, -1):
         scan.append(keep_columns[index] + eta_columns[index + 1] * scan[-1])
     u = torch.stack(scan[::-1], dim=-1)
-    return a, s, (u * theta).unsqueeze(-2), e, (eta_row * theta).unsqueeze(-2)
+    return ChunkCoefficients(
+        raw_keep=raw_keep,
+        momentum_to_raw=momentum_to_raw,
+        raw_writes=(u * theta).unsqueeze(-2),
+        momentum_keep=momentum_keep,
+        momentum_writes=(eta_row * theta).unsqueeze(-2),
+    )
 
 
 def _exclusive_products_from_end(x: Tensor) -> Tensor:
@@ -143,16 +165,23 @@ def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: in
         folded = {name: g.unflatten(-1, (-1, size)) for name, g in zip(gates, block, strict=True)}
         per_chunk = [t.unbind(2) if t is not None else None for t in compute(spec, folded)]
         for index in range(len(per_chunk[0])):
-            yield tuple(None if t is None else t[index] for t in per_chunk)
+            yield ChunkCoefficients(*(None if t is None else t[index] for t in per_chunk))
 
 
-def _trim(coefficients: tuple, n: int) -> tuple:
-    a, s, c, e, d = coefficients
-    if a.shape[-1] == n or c.shape[-2] == 1:  # a full chunk, or write rows (unused: it does not write)
+def _trim(coefficients: ChunkCoefficients, n: int) -> ChunkCoefficients:
+    """The coefficients of a chunk's first n positions (a partial last chunk)."""
+    # A full chunk, or write rows only (a partial chunk does not write, so they go unused).
+    if coefficients.raw_keep.shape[-1] == n or coefficients.raw_writes.shape[-2] == 1:
         return coefficients
     vector = lambda t: None if t is None else t[..., :n]  # noqa: E731
     matrix = lambda t: None if t is None else t[..., :n, :n]  # noqa: E731
-    return vector(a), vector(s), matrix(c), vector(e), matrix(d)
+    return ChunkCoefficients(
+        raw_keep=vector(coefficients.raw_keep),
+        momentum_to_raw=vector(coefficients.momentum_to_raw),
+        raw_writes=matrix(coefficients.raw_writes),
+        momentum_keep=vector(coefficients.momentum_keep),
+        momentum_writes=matrix(coefficients.momentum_writes),
+    )
 
 
 def run_chunked(
@@ -185,8 +214,9 @@ def run_chunked(
         slots = None if arena is None or n < size else arena[index]
         # Only a complete chunk writes; a partial one stays pending.
         out, raw, velocity = chunk_step(
-            spec, raw, velocity, qc, kc, vc, delta, _trim(next(coefficients), n), n == size, slots
-        )
+            spec, raw, velocity, qc, kc, vc, delta,
+            coefficients=_trim(next(coefficients), n), write=n == size, slots=slots,
+        )  # fmt: skip
         outputs.append(out)
     return torch.cat(outputs, dim=2), raw, velocity
 
@@ -217,19 +247,23 @@ def chunk_step(
     kc: Tensor,
     vc: Tensor,
     delta: Tensor | None,
-    coefficients: tuple,
+    coefficients: ChunkCoefficients,
     write: bool,
     slots: list[Tensor] | None = None,
 ) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
     """One chunk: its outputs, and (if `write`) the raw weights and momentum at its end (written
     into `slots` when given, on the hand-written path)."""
-    a, s, c, e, d = coefficients
+    raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes = coefficients
     if write and supports(spec):
         # The hand-written backward (chunk_function.py): same math, a fraction of the memory.
         last_rows = lambda t: None if t is None else t[..., -1:]  # noqa: E731
         last_matrix_rows = lambda t: None if t is None else t[..., -1:, :]  # noqa: E731
+        # autograd.Function.apply takes positional arguments only: the coefficients in their order.
         y, *state = ChunkWrite.apply(
-            spec, slots, qc, kc, vc, a, s, c, last_rows(e), last_matrix_rows(d), *raw, *(velocity or []),
+            spec, slots, qc, kc, vc,
+            raw_keep, momentum_to_raw, raw_writes,
+            last_rows(momentum_keep), last_matrix_rows(momentum_writes),
+            *raw, *(velocity or []),
         )  # fmt: skip
         return y, state[: len(raw)], state[len(raw) :] or None
     w0 = applied_weights(spec, raw)
@@ -240,21 +274,24 @@ def chunk_step(
     # The rank-one terms are (scale_i e_i) x_i^T: the step's normalisation folded into the errors.
     errors = scaled_errors(inner_errors(spec, w0, pre, kc, vc, delta), step_scales(spec, inputs))
 
-    out = _read(spec, raw, velocity, w0, inputs, errors, qc, a, s, c)
+    out = _read(spec, raw, velocity, w0, inputs, errors, qc, raw_keep, momentum_to_raw, raw_writes)
     if not write:
         return out, raw, velocity
     if velocity is None:
         new_raw = [
-            a[..., -1, None, None] * r - _outer_sums(c[..., -1:, :], err, x)[0]
+            raw_keep[..., -1, None, None] * r - _outer_sums(raw_writes[..., -1:, :], err, x)[0]
             for r, err, x in zip(raw, errors, inputs, strict=True)
         ]
         return out, renormalised(spec, new_raw, raw), None
     new_raw, new_velocity = [], []
     for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
-        # One product for both sums: rows [C[-1], D[-1]] weight the same rank-one terms.
-        to_raw, to_velocity = _outer_sums(torch.cat([c[..., -1:, :], d[..., -1:, :]], dim=-2), err, x)
-        new_raw.append(a[..., -1, None, None] * r + s[..., -1, None, None] * m - to_raw)
-        new_velocity.append(e[..., -1, None, None] * m - to_velocity)
+        # One product for both sums: the last rows of raw_writes and momentum_writes weight the same
+        # rank-one terms.
+        to_raw, to_velocity = _outer_sums(
+            torch.cat([raw_writes[..., -1:, :], momentum_writes[..., -1:, :]], dim=-2), err, x
+        )
+        new_raw.append(raw_keep[..., -1, None, None] * r + momentum_to_raw[..., -1, None, None] * m - to_raw)
+        new_velocity.append(momentum_keep[..., -1, None, None] * m - to_velocity)
     return out, renormalised(spec, new_raw, raw), new_velocity
 
 
@@ -284,9 +321,9 @@ def _read(
     inputs: list[Tensor],
     errors: list[Tensor],
     qc: Tensor,
-    a: Tensor,
-    s: Tensor | None,
-    c: Tensor,
+    raw_keep: Tensor,
+    momentum_to_raw: Tensor | None,
+    raw_writes: Tensor,
 ) -> Tensor:
     """The chunk's outputs: M at W0 (read="chunk") or at each token's own W_j (read="token")."""
     last = len(raw) - 1
@@ -297,20 +334,22 @@ def _read(
         elif spec.retention in ("none", "decay"):
             # Dual form: W_j = R_j is linear in the chunk's rank-one terms.
             if velocity is None:
-                z = a.unsqueeze(-1) * apply_layer(raw[index], h)
+                z = raw_keep.unsqueeze(-1) * apply_layer(raw[index], h)
             else:
                 # R0 u and S0 u in one product.
                 both = apply_layer(torch.cat([raw[index], velocity[index]], dim=-2), h)
                 from_raw, from_velocity = both.split(raw[index].shape[-2], dim=-1)
-                z = a.unsqueeze(-1) * from_raw + s.unsqueeze(-1) * from_velocity
+                z = raw_keep.unsqueeze(-1) * from_raw + momentum_to_raw.unsqueeze(-1) * from_velocity
             scores = h @ inputs[index].transpose(-1, -2)  # [j, i] = u_j . x_i
-            z = z - (c * scores) @ errors[index]
+            z = z - (raw_writes * scores) @ errors[index]
         else:
             # W_j = f(R_j) with f non-linear: form each token's R_j, then apply f.
-            per_token = a[..., None, None] * raw[index].unsqueeze(2)
+            per_token = raw_keep[..., None, None] * raw[index].unsqueeze(2)
             if velocity is not None:
-                per_token = per_token + s[..., None, None] * velocity[index].unsqueeze(2)
-            per_token = per_token - torch.einsum("bhji,bhio,bhin->bhjon", c, errors[index], inputs[index])
+                per_token = per_token + momentum_to_raw[..., None, None] * velocity[index].unsqueeze(2)
+            per_token = per_token - torch.einsum(
+                "bhji,bhio,bhin->bhjon", raw_writes, errors[index], inputs[index]
+            )
             (applied,) = applied_weights(spec, [per_token])
             z = (applied @ h.unsqueeze(-1)).squeeze(-1)
         h = activation(spec, z) if index < last else z

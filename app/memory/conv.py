@@ -9,20 +9,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .state import StreamState
+
 
 @dataclass
-class ConvState:
+class ConvState(StreamState):
     """The last (kernel - 1) inputs, (B, kernel - 1, channels); zeros at the start of a stream."""
 
     tail: Tensor
-
-    def detach(self) -> ConvState:
-        """The same state cut from the autograd graph."""
-        return ConvState(self.tail.detach())
-
-    def to(self, *args, **kwargs) -> ConvState:
-        """Moved or cast like `Tensor.to`."""
-        return ConvState(self.tail.to(*args, **kwargs))
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.

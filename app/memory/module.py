@@ -9,23 +9,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .conv import ConvState, ShortCausalConv
+from .functional import applied_weights, memory_forward
 from .run import run_memory
 from .spec import MemorySpec
-from .state import MemoryState
+from .state import MemoryState, StreamState
 
 
 @dataclass
-class NeuralMemoryState:
+class NeuralMemoryState(StreamState):
     """The memory's state plus the convolution's: the last (kernel - 1) projected inputs."""
 
     memory: MemoryState
     conv: ConvState
-
-    def detach(self) -> NeuralMemoryState:
-        return NeuralMemoryState(self.memory.detach(), self.conv.detach())
-
-    def to(self, *args, **kwargs) -> NeuralMemoryState:
-        return NeuralMemoryState(self.memory.to(*args, **kwargs), self.conv.to(*args, **kwargs))
 
 
 torch.serialization.add_safe_globals([NeuralMemoryState])
@@ -143,3 +138,12 @@ class NeuralMemory(nn.Module):
         y, memory = run_memory(self.spec, q, k, v, self.gates(x), memory, mode=self.mode)
         y = y.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)
         return self.to_out(y), NeuralMemoryState(memory, conv_state)
+
+    def retrieve(self, x: Tensor, state: NeuralMemoryState, conv: ConvState) -> tuple[Tensor, ConvState]:
+        """Read without writing: to_out(M_W(q(x))) at W, the weights of `state` at its last chunk
+        boundary, with the queries' convolution carried in `conv`, a stream of its own (MAC's
+        retrieval). The k and v channels are projected too, so the convolution is the same module."""
+        mixed, conv = self.conv(self.to_qkv(x), conv)
+        q = F.normalize(self._split_heads(mixed[..., : self.qkv_widths[0]]), dim=-1)
+        h = memory_forward(self.spec, applied_weights(self.spec, state.memory.weights), q)
+        return self.to_out(h.transpose(1, 2).reshape(x.shape[0], x.shape[1], -1)), conv

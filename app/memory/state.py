@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -10,8 +13,35 @@ from torch import Tensor
 from .spec import MemorySpec
 
 
+def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """Apply `fn` to every tensor of a (nested) state: dataclasses, lists, tuples, dicts, tensors."""
+    if isinstance(state, Tensor):
+        return fn(state)
+    if dataclasses.is_dataclass(state) and not isinstance(state, type):
+        changes = {f.name: map_state(getattr(state, f.name), fn) for f in dataclasses.fields(state)}
+        return dataclasses.replace(state, **changes)
+    if isinstance(state, list | tuple):
+        return type(state)(map_state(item, fn) for item in state)
+    if isinstance(state, dict):
+        return {key: map_state(value, fn) for key, value in state.items()}
+    return state
+
+
+class StreamState:
+    """`detach` and `to` for the stream-state dataclasses (memory, convolution, attention, block,
+    backbone), through `map_state`."""
+
+    def detach(self):
+        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
+        return map_state(self, lambda t: t.detach())
+
+    def to(self, *args, **kwargs):
+        """Moved or cast like `Tensor.to`."""
+        return map_state(self, lambda t: t.to(*args, **kwargs))
+
+
 @dataclass
-class MemoryState:
+class MemoryState(StreamState):
     """The memory between calls.
 
     weights: the raw state R of each layer, (B, H, out, in), at the last chunk boundary. For `none`
@@ -69,22 +99,6 @@ class MemoryState:
     @property
     def heads(self) -> int:
         return self.weights[0].shape[1]
-
-    def _map(self, fn) -> MemoryState:
-        return MemoryState(
-            weights=[fn(w) for w in self.weights],
-            momentum=None if self.momentum is None else [fn(s) for s in self.momentum],
-            position=self.position,
-            pending=None if self.pending is None else {name: fn(t) for name, t in self.pending.items()},
-        )
-
-    def detach(self) -> MemoryState:
-        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
-        return self._map(lambda t: t.detach())
-
-    def to(self, *args, **kwargs) -> MemoryState:
-        """Moved or cast like `Tensor.to`."""
-        return self._map(lambda t: t.to(*args, **kwargs))
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.

@@ -9,13 +9,14 @@ import torch
 from torch import Tensor, nn
 
 from app.layers import RMSNorm
+from app.memory.state import StreamState
 
 from .blocks import BlockState, build_block
 from .config import BackboneConfig
 
 
 @dataclass
-class BackboneState:
+class BackboneState(StreamState):
     """One `BlockState` per layer, bottom first. Indexes and iterates like the list it holds."""
 
     layers: list[BlockState]
@@ -33,14 +34,6 @@ class BackboneState:
     def position(self) -> int:
         """Tokens the stream has seen."""
         return self.layers[0].position if self.layers else 0
-
-    def detach(self) -> BackboneState:
-        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
-        return BackboneState([layer.detach() for layer in self.layers])
-
-    def to(self, *args, **kwargs) -> BackboneState:
-        """Moved or cast like `Tensor.to`."""
-        return BackboneState([layer.to(*args, **kwargs) for layer in self.layers])
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.

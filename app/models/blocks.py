@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from app.layers import (
@@ -28,13 +27,14 @@ from app.layers import (
     SlidingWindowAttention,
     SwiGLU,
 )
-from app.memory import NeuralMemory, NeuralMemoryState, applied_weights, memory_forward
+from app.memory import NeuralMemory, NeuralMemoryState
+from app.memory.state import StreamState
 
 from .config import BackboneConfig
 
 
 @dataclass
-class BlockState:
+class BlockState(StreamState):
     """What a block needs to continue a stream; the fields a block does not use stay None.
 
     memory: the neural memory's state (weights and momentum at the last chunk boundary, the pending
@@ -49,22 +49,6 @@ class BlockState:
     attention: AttentionState | None = None
     retrieval: ConvState | None = None
     position: int = 0
-
-    def _map(self, fn) -> BlockState:
-        return BlockState(
-            memory=None if self.memory is None else fn(self.memory),
-            attention=None if self.attention is None else fn(self.attention),
-            retrieval=None if self.retrieval is None else fn(self.retrieval),
-            position=self.position,
-        )
-
-    def detach(self) -> BlockState:
-        """The same state cut from the autograd graph (for truncated backpropagation and serving)."""
-        return self._map(lambda part: part.detach())
-
-    def to(self, *args, **kwargs) -> BlockState:
-        """Moved or cast like `Tensor.to`."""
-        return self._map(lambda part: part.to(*args, **kwargs))
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.
@@ -262,19 +246,6 @@ class MACBlock(Block):
             retrieval=self.memory.conv.initial_state(batch),
         )
 
-    def _retrieve(self, u: Tensor, memory: NeuralMemoryState, conv: ConvState) -> tuple[Tensor, ConvState]:
-        """h = M_W(q(u)) at the memory's last chunk boundary W (the segment's start)."""
-        neural = self.memory
-        # The whole q, k, v projection runs so that the memory's convolution module is reused as it is;
-        # the k and v channels of u are unused.
-        mixed, conv = neural.conv(neural.to_qkv(u), conv)
-        batch, length, _ = u.shape
-        q = mixed[..., : neural.qkv_widths[0]].view(batch, length, neural.heads, -1).transpose(1, 2)
-        q = F.normalize(q, dim=-1)
-        spec = neural.spec
-        h = memory_forward(spec, applied_weights(spec, memory.memory.weights), q)
-        return neural.to_out(h.transpose(1, 2).reshape(batch, length, -1)), conv
-
     def mix(self, x: Tensor, state: BlockState) -> tuple[Tensor, BlockState]:
         batch = x.shape[0]
         prefix = self._prefix()
@@ -285,7 +256,7 @@ class MACBlock(Block):
             # The piece up to the next segment boundary (counted from the stream's start).
             stop = min(x.shape[1], start + self.segment - position % self.segment)
             u = self.norm_input(x[:, start:stop])
-            h, retrieval = self._retrieve(u, memory, retrieval)
+            h, retrieval = self.memory.retrieve(u, memory, retrieval)  # at the segment-start W
             interleaved = torch.stack([self.norm_retrieved(h), u], dim=2).flatten(1, 2)
             a, attention = self.attention(interleaved, attention, prefix=prefix)
             y = a[:, 1::2]

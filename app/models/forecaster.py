@@ -26,8 +26,6 @@ state along a series and forecast many windows from it (see app/forecasting/prot
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -140,20 +138,6 @@ class RevIN(nn.Module):
         return y * std + mean
 
 
-def map_state(state: Any, fn: Callable[[Tensor], Tensor]) -> Any:
-    """Apply `fn` to every tensor of a (nested) state: dataclasses, lists, tuples, dicts, tensors."""
-    if isinstance(state, Tensor):
-        return fn(state)
-    if dataclasses.is_dataclass(state) and not isinstance(state, type):
-        changes = {f.name: map_state(getattr(state, f.name), fn) for f in dataclasses.fields(state)}
-        return dataclasses.replace(state, **changes)
-    if isinstance(state, list | tuple):
-        return type(state)(map_state(item, fn) for item in state)
-    if isinstance(state, dict):
-        return {key: map_state(value, fn) for key, value in state.items()}
-    return state
-
-
 class Forecaster(nn.Module):
     """x (B, T, C) scaled values, T >= lookback -> (B, horizon, n_targets). See the module doc."""
 
@@ -182,9 +166,7 @@ class Forecaster(nn.Module):
                 f"Forecaster: x: expected shape (B, T, channels>={cfg.n_channels}); got {tuple(x.shape)}"
             )
         if x.shape[1] < cfg.lookback:
-            raise ValueError(
-                f"Forecaster: x: needs at least lookback={cfg.lookback} rows; got {x.shape[1]}"
-            )
+            raise ValueError(f"Forecaster: x: needs at least lookback={cfg.lookback} rows; got {x.shape[1]}")
 
     def _tokens(self, targets: Tensor, covariates: Tensor | None, stride: int) -> Tensor:
         """targets (B, T, n_targets), covariates (B, T, k) -> tokens (B * n_targets, N, d_model)."""
