@@ -5,12 +5,8 @@
         ...
 
 Each `NeuralMemory` has a plain boolean attribute `learns`; these helpers set it on every memory
-inside a model. With updates off a memory keeps the weights of the state it is given (W_0 in a fresh
-stream) and only reads them: y_t = M_W(q_t). Its write gates theta, eta and alpha are exactly 0, so
-the write is the identity for every MIRAS preset; see `NeuralMemory` (app/memory/module.py) for the
-details (pending writes of a partial chunk are dropped; carried momentum becomes 0). Projections,
-convolutions, attention and their stream states run as usual, so streaming in pieces still equals
-one pass. Parameters and state dicts are untouched; the flag travels with deepcopy and pickling.
+inside a model. What `learns = False` means is written once, in `NeuralMemory`'s docstring
+(app/memory/module.py).
 """
 
 from __future__ import annotations
