@@ -52,8 +52,14 @@ class NeuralMemory(nn.Module):
     state dicts (a loaded model learns); it survives deepcopy and pickling of the module.
     """
 
-    # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002.
-    GATE_INIT_BIAS = {"theta": 0.0, "eta": 1.0, "alpha": -6.0, "delta": 0.5}
+    # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002, delta near 10.
+    # delta (Yaad's Huber threshold) starts far above the initial error ||M(k) - v|| (about 1.6 with
+    # unit keys): at softplus(0.5) = 0.97, 96% of the tokens took the l1 branch from the start, the
+    # outer loop grew the values and shrank delta until all did, and a write of delta * sign(error)
+    # (its size blind to the error) left the recall benchmark at chance. From delta ~ 10 writes start
+    # as the l2 (delta-rule) step; softplus is linear there, so the outer loop still lowers delta_t
+    # wherever the l1 branch pays (after training a third of the first layer's tokens took it).
+    GATE_INIT_BIAS = {"theta": 0.0, "eta": 1.0, "alpha": -6.0, "delta": 10.0}
     WRITE_GATES = ("theta", "eta", "alpha")
     """The gates set to 0 when `learns` is False."""
 
