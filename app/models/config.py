@@ -56,11 +56,16 @@ class MemoryConfig(BaseModel):
     heads, dim_head: independent memories per token and the key / value width of each.
     depth, expansion: the memory MLP's layers and hidden width (expansion x dim_head).
     residual: M(x) = x + f(x) instead of the plain MLP f(x) (the MIRAS presets use it).
-    norm: M(x) = x + LayerNorm(f(x)), MIRAS' full form (implies the residual). Off in the presets: in
-        float32 the LayerNorm of an f that barely varies across channels (Memora's softmax rows
-        average their inputs, so at initialisation f spreads by ~2e-4, under LayerNorm's eps)
-        amplifies rounding a few hundred times, and streamed and one-pass outputs differed by up to
-        4e-4 (Moneta 2e-5, Yaad 9e-6) in the tiny test models, against 7e-7 without it.
+    norm: M(x) = x + LayerNorm(f(x)), MIRAS' full form (implies the residual). On in the memora
+        preset only. Memora's weights are rows on the simplex, so f averages its inputs: at
+        initialisation f spreads by ~2e-4 across channels, and a write moves a row by about 1 / width of
+        its logit step (the softmax Jacobian at near-uniform rows), so without the norm the output
+        barely depends on what was written (||y - y at W_0|| / ||y at W_0|| = 4e-4 over a 128-token
+        stream, against 0.69 for Titans LMM) and recall stayed at chance. The LayerNorm makes it 0.23,
+        and 0.60 with W_0's logits drawn at spread 2 (NeuralMemory), which also lifts f's spread above
+        LayerNorm's eps and bfloat16's resolution. Off in the other presets: there it only amplifies
+        rounding (streamed and one-pass outputs differed by 2e-5 for Moneta and 9e-6 for Yaad in the
+        tiny test models, against 7e-7 without it).
     chunk_size: tokens per write (gradients of a chunk are taken at the chunk's start). MAC writes a
         segment at a time, so there it must equal `segment`.
     conv_kernel: the short causal convolution on q, k, v.
@@ -245,8 +250,10 @@ class BackboneConfig(BaseModel):
                 preset=memory_preset,
                 heads=heads,
                 dim_head=max(1, d_model // heads) if _is_size(heads) else 1,
-                # MIRAS: a residual memory MLP, M(x) = x + W2 act(W1 x) (see MemoryConfig.norm).
+                # MIRAS: a residual memory MLP, M(x) = x + W2 act(W1 x) (see MemoryConfig.norm);
+                # Memora with MIRAS' LayerNorm, M(x) = x + LayerNorm(f(x)).
                 residual=block == "miras",
+                norm=memory_preset == "memora",
                 chunk_size=segment if block == "mac" else 16,
             )
             base["memory"] = {**memory, **memory_overrides}
