@@ -390,7 +390,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--linear-skip", action="store_true")
     parser.add_argument(
         "--rule",
-        choices=["stable", "plain", "stable+renorm"],
+        choices=["stable", "plain", "no-renorm"],
         default="stable",
         help="the memory's update rule (app.models.config.MEMORY_RULES; plain: the papers')",
     )

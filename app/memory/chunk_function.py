@@ -24,6 +24,8 @@ equal to autograd through `chunk_step` on random inputs of several shapes.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import Tensor
 
@@ -42,6 +44,25 @@ from .functional import (
     step_scales,
 )
 from .spec import MemorySpec
+
+
+class ChunkCoefficients(NamedTuple):
+    """The scalar weights of one chunk's update, for positions j, i of the chunk (G_i = e_i x_i^T,
+    token i's rank-one gradient; B, H leading):
+
+        R_j = raw_keep_j R0 + momentum_to_raw_j S0 - sum_i raw_writes[j, i] G_i
+        S_j = momentum_keep_j S0 - sum_i momentum_writes[j, i] G_i           (momentum only)
+
+    raw_keep, momentum_to_raw, momentum_keep: (B, H, m); raw_writes, momentum_writes: (B, H, m, n),
+    theta folded in; m = n rows (every token's), or 1 (the chunk's last, `write_coefficients`). The
+    momentum fields are None without momentum.
+    """
+
+    raw_keep: Tensor
+    momentum_to_raw: Tensor | None
+    raw_writes: Tensor
+    momentum_keep: Tensor | None
+    momentum_writes: Tensor | None
 
 
 def supports(spec: MemorySpec) -> bool:
@@ -79,6 +100,9 @@ class ChunkWrite(torch.autograd.Function):
         momentum_writes,
         *state,
     ):  # noqa: D102
+        coefficients = ChunkCoefficients(
+            raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes
+        )
         layers = len(state) if momentum_to_raw is None else len(state) // 2
         weights, momentum = list(state[:layers]), list(state[layers:]) or None
         if spec.read == "chunk":
@@ -93,17 +117,7 @@ class ChunkWrite(torch.autograd.Function):
                 spec, weights, momentum, inputs, written, q, raw_keep, momentum_to_raw, raw_writes
             )
             y = output_transform(spec, q, read[-1][-1])
-        new_raw, new_momentum = _write(
-            weights,
-            momentum,
-            inputs,
-            written,
-            raw_keep,
-            momentum_to_raw,
-            raw_writes,
-            momentum_keep,
-            momentum_writes,
-        )
+        new_raw, new_momentum = _write(weights, momentum, inputs, written, coefficients)
         new_raw = renormalised(spec, new_raw, weights)
         ctx.spec = spec
         ctx.layers = layers
@@ -120,6 +134,9 @@ class ChunkWrite(torch.autograd.Function):
         spec, layers = ctx.spec, ctx.layers
         q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state = (
             ctx.saved_tensors
+        )
+        coefficients = ChunkCoefficients(
+            raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes
         )
         weights, momentum = state[:layers], state[layers:] or None
         d_raw = _zeros_for_none(d_state[:layers], weights)
@@ -141,17 +158,7 @@ class ChunkWrite(torch.autograd.Function):
         # The renormalisation R' <- R' ||R row|| / ||R' row||, back to the write's R' and to R.
         d_start = None
         if spec.renorm:
-            unnormalised = _write(
-                weights,
-                momentum,
-                inputs,
-                written,
-                raw_keep,
-                momentum_to_raw,
-                raw_writes,
-                momentum_keep,
-                momentum_writes,
-            )[0]
+            unnormalised = _write(weights, momentum, inputs, written, coefficients)[0]
             d_raw, d_start = _renormalised_backward(unnormalised, weights, d_raw)
 
         # Retention and momentum: R' = raw_keep R + momentum_to_raw S + ...,
@@ -286,21 +293,29 @@ class ChunkWrite(torch.autograd.Function):
         )
 
 
-def _write(
-    weights, momentum, inputs, errors, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes
-) -> tuple[list[Tensor], list[Tensor]]:
+def _write(weights, momentum, inputs, errors, coefficients: ChunkCoefficients):
     """The chunk's write from its last coefficient rows, per layer: R' = raw_keep R + momentum_to_raw S -
     sum_i raw_writes_i e_i x_i^T and S' = momentum_keep S - sum_i momentum_writes_i e_i x_i^T (no
     momentum: S' is the empty list)."""
-    to_raw = _weighted_outer(raw_writes[..., -1, :], errors, inputs)
-    new_raw = [_scale(raw_keep[..., -1], w) - t for w, t in zip(weights, to_raw, strict=True)]
+    last = _last_rows(coefficients)
+    to_raw = _weighted_outer(last.raw_writes, errors, inputs)
+    new_raw = [_scale(last.raw_keep, w) - t for w, t in zip(weights, to_raw, strict=True)]
     if momentum is None:
         return new_raw, []
-    to_velocity = _weighted_outer(momentum_writes[..., -1, :], errors, inputs)
-    new_raw = [r + _scale(momentum_to_raw[..., -1], m) for r, m in zip(new_raw, momentum, strict=True)]
-    return new_raw, [
-        _scale(momentum_keep[..., -1], m) - t for m, t in zip(momentum, to_velocity, strict=True)
-    ]
+    to_velocity = _weighted_outer(last.momentum_writes, errors, inputs)
+    new_raw = [r + _scale(last.momentum_to_raw, m) for r, m in zip(new_raw, momentum, strict=True)]
+    return new_raw, [_scale(last.momentum_keep, m) - t for m, t in zip(momentum, to_velocity, strict=True)]
+
+
+def _last_rows(coefficients: ChunkCoefficients) -> ChunkCoefficients:
+    """The coefficients at the chunk's last position j = n: vectors (B, H), matrices (B, H, n)."""
+    vector = lambda t: None if t is None else t[..., -1]  # noqa: E731
+    matrix = lambda t: None if t is None else t[..., -1, :]  # noqa: E731
+    c = coefficients
+    return ChunkCoefficients(
+        vector(c.raw_keep), vector(c.momentum_to_raw), matrix(c.raw_writes),
+        vector(c.momentum_keep), matrix(c.momentum_writes),
+    )  # fmt: skip
 
 
 def _renormalised_backward(raw, start, d_out) -> tuple[list[Tensor], list[Tensor]]:

@@ -18,12 +18,10 @@ non-linear function of R (a norm, a softmax), so each token's W_j is formed expl
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import torch
 from torch import Tensor
 
-from .chunk_function import ChunkWrite, supports
+from .chunk_function import ChunkCoefficients, ChunkWrite, supports
 from .functional import (
     activation,
     applied_weights,
@@ -55,25 +53,6 @@ def _flush_denormals(products: Tensor) -> Tensor:
     """Long products of small gates underflow into denormals, which make every later matrix product
     on CPUs many times slower; below the smallest normal number they are zero for all purposes."""
     return products.masked_fill(products.abs() < torch.finfo(products.dtype).tiny, 0.0)
-
-
-class ChunkCoefficients(NamedTuple):
-    """The scalar weights of one chunk's update, for positions j, i of the chunk (G_i = e_i x_i^T,
-    token i's rank-one gradient; B, H leading):
-
-        R_j = raw_keep_j R0 + momentum_to_raw_j S0 - sum_i raw_writes[j, i] G_i
-        S_j = momentum_keep_j S0 - sum_i momentum_writes[j, i] G_i           (momentum only)
-
-    raw_keep, momentum_to_raw, momentum_keep: (B, H, m); raw_writes, momentum_writes: (B, H, m, n),
-    theta folded in; m = n rows (every token's), or 1 (the chunk's last, `write_coefficients`). The
-    momentum fields are None without momentum.
-    """
-
-    raw_keep: Tensor
-    momentum_to_raw: Tensor | None
-    raw_writes: Tensor
-    momentum_keep: Tensor | None
-    momentum_writes: Tensor | None
 
 
 def chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor]) -> ChunkCoefficients:

@@ -68,9 +68,10 @@ class MemorySpec:
     step_norm: "nlms" (the default; DESIGN.md, "Stability") divides each token's gradient for layer l
         by 1 + ||x_l||^2 (x_l: the layer's input for that key), so a step is bounded for any scale of
         the layer's input; "none" is the papers' plain step (`PLAIN_RULE`, `plain()`).
-    renorm: after each complete chunk's write, rescale every row of every raw weight to its norm at
-        the chunk's start (LaCT), so the memory keeps W_0's norms for ever. Off by default: it also
-        fixes the scale of what the memory can output (README, "Memory stability").
+    renorm: after each complete chunk's write, rescale every row of every raw weight (Moneta's
+        accumulator A, Memora's logits) to its norm at the chunk's start, as LaCT does, so the memory
+        keeps W_0's norms for ever: a hard bound, and with it the scale of what the memory can output
+        is W_0's (learned). On by default; `PLAIN_RULE` turns both off.
     """
 
     dim_key: int
@@ -89,7 +90,7 @@ class MemorySpec:
     chunk_size: int = 16
     read: ReadMode = "token"
     step_norm: StepNorm = "nlms"
-    renorm: bool = False
+    renorm: bool = True
 
     def __post_init__(self) -> None:
         _choice("structure", self.structure, STRUCTURES)

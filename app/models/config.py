@@ -41,11 +41,11 @@ DEFAULT_N_LAYERS = 4
 
 
 # The memory's update rules by name (overrides of MemoryConfig): the default stable rule, the
-# papers' plain rule, and the stable rule with LaCT's renormalisation (DESIGN.md, "Stability").
+# papers' plain rule, and the stable rule without LaCT's renormalisation (README, "The update rule").
 MEMORY_RULES: dict[str, dict[str, Any]] = {
     "stable": {},
-    "plain": {"step_norm": "none", "momentum_bounded_step": False},
-    "stable+renorm": {"renorm": True},
+    "plain": {"step_norm": "none", "renorm": False, "momentum_bounded_step": False},
+    "no-renorm": {"renorm": False},
 }
 
 
@@ -74,9 +74,9 @@ class MemoryConfig(BaseModel):
         default, the stable rule: "nlms" divides each token's step for a memory layer by
         1 + ||layer input||^2, and for a momentum memory theta_t = theta_max * (1 - eta_t) * sigmoid(.),
         so the momentum is a weighted mean of past steps, not their sum of up to 1 / (1 - eta) of
-        them. momentum_bounded_step None: on exactly when the memory has momentum. The papers' plain
-        rule: step_norm "none", momentum_bounded_step false. renorm (off): LaCT's rescaling of each
-        weight row to its chunk-start norm.
+        them; renorm rescales each memory weight's rows to their chunk-start norms after every chunk's
+        write (LaCT), so the memory keeps W_0's norms. momentum_bounded_step None: on exactly when the
+        memory has momentum. The papers' plain rule: `MEMORY_RULES["plain"]`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,7 +92,7 @@ class MemoryConfig(BaseModel):
     conv_kernel: int = Field(4, ge=1)
     theta_max: float | None = Field(None, gt=0)
     step_norm: Literal["none", "nlms"] = "nlms"
-    renorm: bool = False
+    renorm: bool = True
     momentum_bounded_step: bool | None = None
 
     @field_validator("preset")

@@ -8,13 +8,13 @@ from app.memory import MemorySpec, MemoryState
 from app.memory.spec import PLAIN_RULE
 
 ALL_PRESETS = ("titans", "moneta", "yaad", "memora", "linear_attention", "deltanet", "gated_deltanet")
-# The update rules every path must agree on: the default (normalised step), the papers' plain rule,
-# and chunk-boundary renormalisation with either step.
+# The update rules every path must agree on: the default (normalised step and renormalisation), the
+# papers' plain rule, and each part of the default alone.
 RULES: dict[str, dict[str, object]] = {
-    "nlms": {},
+    "stable": {},
     "plain": PLAIN_RULE,
-    "nlms+renorm": dict(renorm=True),
-    "renorm": dict(step_norm="none", renorm=True),
+    "nlms": dict(renorm=False),
+    "renorm": dict(step_norm="none"),
 }
 
 

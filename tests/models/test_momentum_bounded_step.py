@@ -54,8 +54,8 @@ def mac_on_four_letters(seed: int, bounded: bool) -> torch.Tensor:
     """An untrained Titans MAC (d_model 32, 2 layers, chunk = segment = 16) over 512 tokens drawn from
     a 4-letter alphabet: the repeated keys of a chunk add their gradients in one direction."""
     torch.manual_seed(seed)
-    # The papers' plain step otherwise (no normalised step), which is what the bound is measured on.
-    memory = {"chunk_size": 16, "momentum_bounded_step": bounded, "step_norm": "none"}
+    # The papers' plain step otherwise (no normalised step, no renorm), which the bound is measured on.
+    memory = {"chunk_size": 16, "momentum_bounded_step": bounded, "step_norm": "none", "renorm": False}
     config = BackboneConfig.preset("titans-mac", d_model=32, n_layers=2, segment=16, memory=memory)
     net, embed = Backbone(config).eval(), torch.nn.Embedding(4, 32)
     with torch.no_grad():
