@@ -40,6 +40,7 @@ from .functional import (
     mlp_forward,
     output_transform,
     renormalised,
+    renormalised_backward,
     scaled_errors,
     step_scales,
 )
@@ -159,7 +160,7 @@ class ChunkWrite(torch.autograd.Function):
         d_start = None
         if spec.renorm:
             unnormalised = _write(weights, momentum, inputs, written, coefficients)[0]
-            d_raw, d_start = _renormalised_backward(unnormalised, weights, d_raw)
+            d_raw, d_start = renormalised_backward(unnormalised, weights, d_raw)
 
         # Retention and momentum: R' = raw_keep R + momentum_to_raw S + ...,
         # S' = momentum_keep S + ... (last rows).
@@ -316,21 +317,6 @@ def _last_rows(coefficients: ChunkCoefficients) -> ChunkCoefficients:
         vector(c.raw_keep), vector(c.momentum_to_raw), matrix(c.raw_writes),
         vector(c.momentum_keep), matrix(c.momentum_writes),
     )  # fmt: skip
-
-
-def _renormalised_backward(raw, start, d_out) -> tuple[list[Tensor], list[Tensor]]:
-    """Gradients (to raw, to start) of `renormalised`: y = x n0 / n per row, n = ||x||, n0 = ||x0||,
-    so dx = (n0 / n) (dy - x^ (x^ . dy)) and dx0 = (x^ . dy) x0 / n0 (x^ = x / n)."""
-    d_raw, d_start = [], []
-    for x, x0, dy in zip(raw, start, d_out, strict=True):
-        tiny = torch.finfo(x.dtype).tiny
-        norm, norm0 = x.norm(dim=-1, keepdim=True), x0.norm(dim=-1, keepdim=True)
-        live = norm > 0  # a zero row is left as it is: identity
-        unit = x / norm.clamp_min(tiny)
-        along = (unit * dy).sum(-1, keepdim=True)
-        d_raw.append(torch.where(live, norm0 / norm.clamp_min(tiny) * (dy - unit * along), dy))
-        d_start.append(torch.where(live & (norm0 > 0), along * x0 / norm0.clamp_min(tiny), 0.0))
-    return d_raw, d_start
 
 
 def _token_read(

@@ -211,3 +211,20 @@ def renormalised(spec: MemorySpec, raw: list[Tensor], start: list[Tensor]) -> li
         ratio = r0.norm(dim=-1, keepdim=True) / norm.clamp_min(torch.finfo(r.dtype).tiny)
         out.append(r * torch.where(norm > 0, ratio, torch.ones_like(ratio)))
     return out
+
+
+def renormalised_backward(
+    raw: list[Tensor], start: list[Tensor], d_out: list[Tensor]
+) -> tuple[list[Tensor], list[Tensor]]:
+    """Gradients (to raw, to start) of `renormalised`: y = x n0 / n per row, n = ||x||, n0 = ||x0||,
+    so dx = (n0 / n) (dy - x^ (x^ . dy)) and dx0 = (x^ . dy) x0 / n0 (x^ = x / n)."""
+    d_raw, d_start = [], []
+    for x, x0, dy in zip(raw, start, d_out, strict=True):
+        tiny = torch.finfo(x.dtype).tiny
+        norm, norm0 = x.norm(dim=-1, keepdim=True), x0.norm(dim=-1, keepdim=True)
+        live = norm > 0  # a zero row is left as it is: identity
+        unit = x / norm.clamp_min(tiny)
+        along = (unit * dy).sum(-1, keepdim=True)
+        d_raw.append(torch.where(live, norm0 / norm.clamp_min(tiny) * (dy - unit * along), dy))
+        d_start.append(torch.where(live & (norm0 > 0), along * x0 / norm0.clamp_min(tiny), 0.0))
+    return d_raw, d_start
