@@ -114,9 +114,7 @@ class ChunkWrite(torch.autograd.Function):
             inputs, pre = mlp_forward(spec, weights, k)
         written = scaled_errors(inner_errors(spec, weights, pre, k, v, None), step_scales(spec, inputs))
         if spec.read == "token":
-            read = _token_read(
-                spec, weights, momentum, inputs, written, q, raw_keep, momentum_to_raw, raw_writes
-            )
+            read = _token_read(spec, weights, momentum, inputs, written, q, coefficients)
             y = output_transform(spec, q, read[-1][-1])
         new_raw, new_momentum = _write(weights, momentum, inputs, written, coefficients)
         new_raw = renormalised(spec, new_raw, weights)
@@ -210,9 +208,7 @@ class ChunkWrite(torch.autograd.Function):
         # coefficients, and the keys' errors and inputs (before those are used below).
         d_q = None
         if spec.read == "token":
-            read = _token_read(
-                spec, weights, momentum, inputs, written, q, raw_keep, momentum_to_raw, raw_writes
-            )
+            read = _token_read(spec, weights, momentum, inputs, written, q, coefficients)
             d_q, d_z = _transform_backward(spec, read[-1][-1], dy)
             for index in range(last, -1, -1):
                 u, from_raw, from_velocity, scores, z = read[index]
@@ -319,11 +315,11 @@ def _last_rows(coefficients: ChunkCoefficients) -> ChunkCoefficients:
     )  # fmt: skip
 
 
-def _token_read(
-    spec, weights, momentum, inputs, errors, q, raw_keep, momentum_to_raw, raw_writes
-) -> list[tuple]:
+def _token_read(spec, weights, momentum, inputs, errors, q, coefficients: ChunkCoefficients) -> list[tuple]:
     """read="token" in dual form, layer by layer: (u, u R^T, u S^T or None, u x^T, z) per layer, with
-    z = a * (u R^T) + s * (u S^T) - (C * (u x^T)) e, u the layer's input (q for the first)."""
+    z = raw_keep * (u R^T) + momentum_to_raw * (u S^T) - (raw_writes * (u x^T)) e, u the layer's
+    input (q for the first)."""
+    raw_keep, momentum_to_raw, raw_writes = coefficients[:3]
     read, u = [], q
     for index, weight in enumerate(weights):
         from_raw = apply_layer(weight, u)

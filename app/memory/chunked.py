@@ -253,7 +253,7 @@ def chunk_step(
     # The rank-one terms are (scale_i e_i) x_i^T: the step's normalisation folded into the errors.
     errors = scaled_errors(inner_errors(spec, w0, pre, kc, vc, delta), step_scales(spec, inputs))
 
-    out = _read(spec, raw, velocity, w0, inputs, errors, qc, raw_keep, momentum_to_raw, raw_writes)
+    out = _read(spec, raw, velocity, w0, inputs=inputs, errors=errors, qc=qc, coefficients=coefficients)
     if not write:
         return out, raw, velocity
     if velocity is None:
@@ -300,11 +300,10 @@ def _read(
     inputs: list[Tensor],
     errors: list[Tensor],
     qc: Tensor,
-    raw_keep: Tensor,
-    momentum_to_raw: Tensor | None,
-    raw_writes: Tensor,
+    coefficients: ChunkCoefficients,
 ) -> Tensor:
     """The chunk's outputs: M at W0 (read="chunk") or at each token's own W_j (read="token")."""
+    raw_keep, momentum_to_raw, raw_writes = coefficients[:3]
     last = len(raw) - 1
     h = qc
     for index in range(len(raw)):

@@ -52,13 +52,10 @@ class NeuralMemory(nn.Module):
     state dicts (a loaded model learns); it survives deepcopy and pickling of the module.
     """
 
-    # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002, delta near 10.
-    # delta (Yaad's Huber threshold) starts far above the initial error ||M(k) - v|| (about 1.6 with
-    # unit keys): at softplus(0.5) = 0.97, 96% of the tokens took the l1 branch from the start, the
-    # outer loop grew the values and shrank delta until all did, and a write of delta * sign(error)
-    # (its size blind to the error) left the recall benchmark at chance. From delta ~ 10 writes start
-    # as the l2 (delta-rule) step; softplus is linear there, so the outer loop still lowers delta_t
-    # wherever the l1 branch pays (after training a third of the first layer's tokens took it).
+    # theta starts at theta_max / 2, eta near 0.73, alpha near 0.002, delta near 10. delta (Yaad's
+    # Huber threshold) starts above the initial errors, so writes start as the l2 step, whose size
+    # follows the error; softplus is linear there, so the outer loop can still lower it per token
+    # (README, "Long-context recall").
     GATE_INIT_BIAS = {"theta": 0.0, "eta": 1.0, "alpha": -6.0, "delta": 10.0}
     WRITE_GATES = ("theta", "eta", "alpha")
     """The gates set to 0 when `learns` is False."""
@@ -102,12 +99,8 @@ class NeuralMemory(nn.Module):
 
     def _initial_scale(self, in_dim: int) -> float:
         """The standard deviation of W_0's entries: 1 / sqrt(in) (rows of about unit norm), except for
-        simplex retention, where W_0 holds the logits R_0 of softmax rows: at 1 / sqrt(in) the rows
-        were uniform to 0.2% of their entropy, every hidden unit computed the same average of the key,
-        and f varied across channels by ~2e-4, under bfloat16's resolution and LayerNorm's eps (with
-        Memora's x + LayerNorm(f(x)), a bfloat16 forward then missed the float64 one by 0.92). Logits
-        of spread 2 give rows that differ from the start (entropy ~0.8 of the uniform row's, largest
-        entry ~0.2) and keep the softmax far from saturation."""
+        simplex retention, whose W_0 holds softmax logits: at spread 2 the rows differ from the start
+        (near-uniform rows make every hidden unit the same average of the key) without saturating."""
         return 2.0 if self.spec.retention == "simplex" else in_dim**-0.5
 
     def initial_state(self, batch: int) -> NeuralMemoryState:

@@ -57,15 +57,9 @@ class MemoryConfig(BaseModel):
     depth, expansion: the memory MLP's layers and hidden width (expansion x dim_head).
     residual: M(x) = x + f(x) instead of the plain MLP f(x) (the MIRAS presets use it).
     norm: M(x) = x + LayerNorm(f(x)), MIRAS' full form (implies the residual). On in the memora
-        preset only. Memora's weights are rows on the simplex, so f averages its inputs: at
-        initialisation f spreads by ~2e-4 across channels, and a write moves a row by about 1 / width of
-        its logit step (the softmax Jacobian at near-uniform rows), so without the norm the output
-        barely depends on what was written (||y - y at W_0|| / ||y at W_0|| = 4e-4 over a 128-token
-        stream, against 0.69 for Titans LMM) and recall stayed at chance. The LayerNorm makes it 0.23,
-        and 0.60 with W_0's logits drawn at spread 2 (NeuralMemory), which also lifts f's spread above
-        LayerNorm's eps and bfloat16's resolution. Off in the other presets: there it only amplifies
-        rounding (streamed and one-pass outputs differed by 2e-5 for Moneta and 9e-6 for Yaad in the
-        tiny test models, against 7e-7 without it).
+        preset only: its weights are softmax rows, so f averages its inputs and, without the norm,
+        barely depends on what was written. Elsewhere it only amplifies float32 rounding. The
+        measurements: README, "Long-context recall".
     chunk_size: tokens per write (gradients of a chunk are taken at the chunk's start). MAC writes a
         segment at a time, so there it must equal `segment`.
     conv_kernel: the short causal convolution on q, k, v.
