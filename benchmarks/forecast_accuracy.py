@@ -104,7 +104,9 @@ def experiment_config(preset: str, horizon: int, args: argparse.Namespace, out_d
     from app.forecasting import ExperimentConfig
     from app.models.config import MEMORY_RULES
 
-    memory: dict[str, Any] = {"chunk_size": args.chunk, "norm": args.memory_norm, **MEMORY_RULES[args.rule]}
+    memory: dict[str, Any] = {"chunk_size": args.chunk, **MEMORY_RULES[args.rule]}
+    if args.memory_norm:  # otherwise the preset's own output form (Memora's has the LayerNorm)
+        memory["norm"] = True
     backbone: dict[str, Any] = {"d_model": args.d_model, "n_layers": args.layers, "memory": memory}
     if preset == "titans-mac":
         backbone["segment"] = args.chunk  # MAC writes its memory once per segment
@@ -390,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--linear-skip", action="store_true")
     parser.add_argument(
         "--rule",
-        choices=["stable", "plain", "no-renorm"],
+        choices=["stable", "plain", "no-renorm"],  # app.models.config.MEMORY_RULES (imported lazily)
         default="stable",
         help="the memory's update rule (app.models.config.MEMORY_RULES; plain: the papers')",
     )

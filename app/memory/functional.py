@@ -201,15 +201,16 @@ def scaled_errors(errors: list[Tensor], scales: list[Tensor] | None) -> list[Ten
 
 def renormalised(spec: MemorySpec, raw: list[Tensor], start: list[Tensor]) -> list[Tensor]:
     """After a chunk's write: each row of each raw weight rescaled to its norm at the chunk's start,
-    as LaCT does, so the norms of W_0's rows hold for ever (`spec.renorm`; otherwise `raw`
-    unchanged). A row that is exactly 0 stays 0."""
+    as LaCT does, so the norms of W_0's rows hold for ever, up to rounding (`spec.renorm`; otherwise
+    `raw` unchanged). A row that was 0 at the chunk's start (a zero W_0, as linear attention starts)
+    or is 0 after the write is left as written, so a zero memory can still learn."""
     if not spec.renorm:
         return raw
     out = []
     for r, r0 in zip(raw, start, strict=True):
-        norm = r.norm(dim=-1, keepdim=True)
-        ratio = r0.norm(dim=-1, keepdim=True) / norm.clamp_min(torch.finfo(r.dtype).tiny)
-        out.append(r * torch.where(norm > 0, ratio, torch.ones_like(ratio)))
+        norm, norm0 = r.norm(dim=-1, keepdim=True), r0.norm(dim=-1, keepdim=True)
+        ratio = norm0 / norm.clamp_min(torch.finfo(r.dtype).tiny)
+        out.append(r * torch.where((norm > 0) & (norm0 > 0), ratio, torch.ones_like(ratio)))
     return out
 
 
@@ -222,9 +223,9 @@ def renormalised_backward(
     for x, x0, dy in zip(raw, start, d_out, strict=True):
         tiny = torch.finfo(x.dtype).tiny
         norm, norm0 = x.norm(dim=-1, keepdim=True), x0.norm(dim=-1, keepdim=True)
-        live = norm > 0  # a zero row is left as it is: identity
+        live = (norm > 0) & (norm0 > 0)  # rows `renormalised` leaves as they are: identity
         unit = x / norm.clamp_min(tiny)
         along = (unit * dy).sum(-1, keepdim=True)
         d_raw.append(torch.where(live, norm0 / norm.clamp_min(tiny) * (dy - unit * along), dy))
-        d_start.append(torch.where(live & (norm0 > 0), along * x0 / norm0.clamp_min(tiny), 0.0))
+        d_start.append(torch.where(live, along * x0 / norm0.clamp_min(tiny), 0.0))
     return d_raw, d_start

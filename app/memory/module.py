@@ -68,7 +68,7 @@ class NeuralMemory(nn.Module):
         conv_kernel: int = 4,
         theta_max: float | None = None,
         mode: str = "chunked",
-        momentum_bounded_step: bool = False,
+        momentum_bounded_step: bool | None = None,
     ):
         super().__init__()
         if heads < 1:
@@ -80,6 +80,9 @@ class NeuralMemory(nn.Module):
         self.spec, self.heads, self.mode = spec, heads, mode
         if momentum_bounded_step and "eta" not in spec.gates_used():
             raise ValueError("NeuralMemory: momentum_bounded_step needs the momentum algorithm")
+        # None: part of the stable rule, so on exactly when there is momentum.
+        if momentum_bounded_step is None:
+            momentum_bounded_step = spec.algorithm == "momentum"
         self.momentum_bounded_step = momentum_bounded_step
         self.qkv_widths = (heads * spec.dim_key, heads * spec.dim_key, heads * spec.dim_value)
         channels = sum(self.qkv_widths)

@@ -113,7 +113,7 @@ class MemoryConfig(BaseModel):
     def bounded_momentum(self) -> bool:
         """Whether theta is scaled by (1 - eta): as set, or (None) exactly when there is momentum."""
         if self.momentum_bounded_step is None:
-            return MEMORY_PRESETS[self.preset].get("algorithm") == "momentum"
+            return self.spec().algorithm == "momentum"
         return self.momentum_bounded_step
 
     def spec(self) -> MemorySpec:

@@ -109,9 +109,10 @@ def assert_hand_backward_passes_gradcheck(output: str, bias: str, read: str, rul
         "titans", dim_key=3, dim_value=3, expansion=1, chunk_size=2, read=read,
         residual=output == "residual", norm=output == "norm", bias=bias, **RULES[rule],
     )  # fmt: skip
-    # Seed 3: with seed 2 the normalised step puts the 3-wide LayerNorm near a degenerate point where
-    # finite differences at eps 1e-6 miss by 1e-2 in the reference path as well as here.
-    q, k, v, gates, state = random_problem(spec, batch=1, heads=1, length=6, seed=3)
+    # Seed 3 for the stable rule: with seed 2 the normalised step puts the 3-wide LayerNorm near a
+    # degenerate point where finite differences at eps 1e-6 miss by 1e-2 in the reference path too.
+    seed = 2 if rule == "plain" else 3
+    q, k, v, gates, state = random_problem(spec, batch=1, heads=1, length=6, seed=seed)
     gates = {name: gates[name] for name in spec.gates_used()}
     inputs = (q, k, v, *gates.values(), *state.weights, *state.momentum)
     inputs = tuple(t.detach().clone().requires_grad_(True) for t in inputs)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from app.memory import MemorySpec, run_memory
+from app.memory import MemorySpec, MemoryState, run_memory
 
 from .problems import RULES, random_problem, relative_error
 
@@ -70,3 +70,18 @@ def test_special_cases_differ_from_each_other():
     y_gated, _ = hand_written("gated_deltanet", state.weights[0], q, k, v, gates)
     assert relative_error(y_delta, y_linear) > 1e-3
     assert relative_error(y_delta, y_gated) > 1e-3
+
+
+@pytest.mark.parametrize("name", ["linear_attention", "deltanet", "gated_deltanet"])
+def test_a_zero_memory_still_learns_under_the_default_rule(name):
+    # Linear attention and DeltaNet start from W_0 = 0: the renormalisation must not hold a zero row
+    # at zero, and the paths must still agree from there.
+    spec = MemorySpec.preset(name, dim_key=3, dim_value=3, chunk_size=2)
+    assert spec.renorm
+    q, k, v, gates, state = random_problem(spec, batch=2, heads=2, length=12)
+    zero = MemoryState.initial(spec, [torch.zeros_like(state.weights[0][0])], batch=2)
+    y_ref, final_ref = run_memory(spec, q, k, v, gates, zero, mode="reference")
+    y, final = run_memory(spec, q, k, v, gates, zero, mode="chunked")
+    assert final.weights[0].norm(dim=-1).min() > 1e-3
+    assert relative_error(y, y_ref) < 1e-12
+    assert relative_error(final.weights[0], final_ref.weights[0]) < 1e-12

@@ -15,7 +15,7 @@ def memory_pair() -> tuple[NeuralMemory, NeuralMemory]:
     """The same Titans memory weights, without and with the bounded step."""
     spec = MemorySpec.preset("titans", dim_key=8, dim_value=8, chunk_size=4)
     torch.manual_seed(0)
-    plain = NeuralMemory(16, spec, heads=2).double()
+    plain = NeuralMemory(16, spec, heads=2, momentum_bounded_step=False).double()
     bounded = NeuralMemory(16, spec, heads=2, momentum_bounded_step=True).double()
     bounded.load_state_dict(plain.state_dict())
     return plain, bounded
