@@ -52,8 +52,8 @@ def run_reference(
                     spec, prediction, v[:, :, t], None if delta is None else delta[:, :, t]
                 )
                 grads = torch.autograd.grad(loss.sum(), probes, create_graph=create_graph)
-            scales = step_scales(spec, mlp_forward(spec, chunk_start, k[:, :, t])[0])
-            if scales is not None:  # the normalised step: layer l's gradient / (1 + ||x_l||^2)
+            if spec.step_norm != "none":  # the normalised step: layer l's gradient / (1 + ||x_l||^2)
+                scales = step_scales(spec, mlp_forward(spec, chunk_start, k[:, :, t])[0])
                 grads = [g * s[..., None, None] for g, s in zip(grads, scales, strict=True)]
             lr = gates["theta"][:, :, t, None, None]
             if velocity is not None:

@@ -65,7 +65,7 @@ class MemorySpec:
     chunk_size: gradients of a token are taken at the state at the start of its chunk.
     read: "token" (y_t reads the memory after token t's write) or "chunk" (all tokens of a chunk
         read the state at the chunk's start).
-    step_norm: "nlms" (the default; DESIGN.md, "Stability") divides each token's gradient for layer l
+    step_norm: "nlms" (the default; README, "The update rule") divides each token's gradient for layer l
         by 1 + ||x_l||^2 (x_l: the layer's input for that key), so a step is bounded for any scale of
         the layer's input; "none" is the papers' plain step (`PLAIN_RULE`, `plain()`).
     renorm: after each complete chunk's write, rescale every row of every raw weight (Moneta's

@@ -85,7 +85,7 @@ class Block(nn.Module):
             heads=memory.heads,
             conv_kernel=memory.conv_kernel,
             theta_max=memory.theta_max,
-            momentum_bounded_step=memory.bounded_momentum,
+            momentum_bounded_step=memory.momentum_bounded_step,
         )
 
     def _sliding_window(self) -> SlidingWindowAttention:

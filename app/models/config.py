@@ -64,13 +64,13 @@ class MemoryConfig(BaseModel):
         segment at a time, so there it must equal `segment`.
     conv_kernel: the short causal convolution on q, k, v.
     theta_max: cap of the inner learning rate; None for the engine's 1 / chunk_size.
-    step_norm, renorm, momentum_bounded_step: the memory's update rule (DESIGN.md, "Stability"). The
+    step_norm, renorm, momentum_bounded_step: the memory's update rule (README, "The update rule"). The
         default, the stable rule: "nlms" divides each token's step for a memory layer by
         1 + ||layer input||^2, and for a momentum memory theta_t = theta_max * (1 - eta_t) * sigmoid(.),
         so the momentum is a weighted mean of past steps, not their sum of up to 1 / (1 - eta) of
         them; renorm rescales each memory weight's rows to their chunk-start norms after every chunk's
         write (LaCT), so the memory keeps W_0's norms. momentum_bounded_step None: on exactly when the
-        memory has momentum. The papers' plain rule: `MEMORY_RULES["plain"]`.
+        memory has momentum (NeuralMemory resolves it). The papers' plain rule: `MEMORY_RULES["plain"]`.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -108,13 +108,6 @@ class MemoryConfig(BaseModel):
                 f"(algorithm {spec.algorithm!r})"
             )
         return self
-
-    @property
-    def bounded_momentum(self) -> bool:
-        """Whether theta is scaled by (1 - eta): as set, or (None) exactly when there is momentum."""
-        if self.momentum_bounded_step is None:
-            return self.spec().algorithm == "momentum"
-        return self.momentum_bounded_step
 
     def spec(self) -> MemorySpec:
         """The engine's `MemorySpec` (read="token": a token reads the memory after its own write)."""

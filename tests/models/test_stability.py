@@ -1,4 +1,4 @@
-"""The stable update rule (DESIGN.md, "Stability"): every preset's memory stays finite and bounded over
+"""The stable update rule (README, "The update rule"): every preset's memory stays finite and bounded over
 a long float32 stream, for outer weights and inputs of any scale the training could reach."""
 
 from __future__ import annotations
