@@ -13,21 +13,25 @@ the "dual form": W_j u = raw_keep_j R0 u + momentum_to_raw_j S0 u - sum_i raw_wr
 never materialised, so memory grows as O(chunk x width), not O(chunk x |W|).
 
 The exceptions are `lq` and `simplex` retention with read="token": their applied weights are a
-non-linear function of R (a norm, a softmax), so each token's W_j is formed explicitly, O(chunk x |W|).
+non-linear function of R, so each token's R_j is formed explicitly, O(chunk x |W|): for lq only for
+its norm (W_j = R_j / s_j, the product stays in dual form), for simplex for the softmax.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from .chunk_function import ChunkCoefficients, ChunkWrite, supports
+from .coefficients import all_chunk_coefficients, trim
 from .functional import (
     activation,
     applied_weights,
     apply_layer,
     inner_errors,
-    keep_factor,
+    lq_scale,
     mlp_forward,
     output_transform,
     renormalised,
@@ -35,132 +39,6 @@ from .functional import (
     step_scales,
 )
 from .spec import MemorySpec
-
-
-def segment_products(x: Tensor) -> Tensor:
-    """(..., n) -> (..., n, n) with [j, i] = prod_{m=i+1}^{j} x_m for j >= i (1 on the diagonal), 0 above.
-
-    A cumulative product down each column of a masked matrix: no division, so zeros in x are exact.
-    """
-    n = x.shape[-1]
-    rows = x.unsqueeze(-1).expand(*x.shape, n)  # [j, i] = x_j
-    below = torch.ones(n, n, dtype=torch.bool, device=x.device).tril(-1)
-    products = torch.cumprod(torch.where(below, rows, torch.ones_like(rows)), dim=-2)
-    return _flush_denormals(products * torch.ones(n, n, dtype=x.dtype, device=x.device).tril())
-
-
-def _flush_denormals(products: Tensor) -> Tensor:
-    """Long products of small gates underflow into denormals, which make every later matrix product
-    on CPUs many times slower; below the smallest normal number they are zero for all purposes."""
-    return products.masked_fill(products.abs() < torch.finfo(products.dtype).tiny, 0.0)
-
-
-def chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor]) -> ChunkCoefficients:
-    """For one chunk's gates (B, H, n): the `ChunkCoefficients` of every position."""
-    theta = gates["theta"]
-    keep = keep_factor(spec, gates)
-    if keep is None:
-        keep = torch.ones_like(theta)
-    keep_segments = segment_products(keep)  # prod_{m=i+1}^{j} keep_m
-    raw_keep = torch.cumprod(keep, dim=-1)  # prod_{m<=j} keep_m
-    if spec.algorithm != "momentum":
-        return ChunkCoefficients(raw_keep, None, keep_segments * theta.unsqueeze(-2), None, None)
-    eta = gates["eta"]
-    eta_segments = segment_products(eta)
-    momentum_keep = torch.cumprod(eta, dim=-1)
-    # R_j = raw_keep_j R0 + sum_{m<=j} P_keep[j, m] S_m with
-    # S_m = momentum_keep_m S0 - sum_{i<=m} P_eta[m, i] theta_i G_i.
-    momentum_to_raw = (keep_segments @ momentum_keep.unsqueeze(-1)).squeeze(-1)
-    raw_writes = (keep_segments @ eta_segments) * theta.unsqueeze(-2)
-    momentum_writes = eta_segments * theta.unsqueeze(-2)
-    return ChunkCoefficients(raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes)
-
-
-def write_coefficients(spec: MemorySpec, gates: dict[str, Tensor]) -> ChunkCoefficients:
-    """Only the last rows of `chunk_coefficients` (j = n), shaped (B, H, 1) and (B, H, 1, n).
-
-    They are all the chunk's write needs, and read="chunk" needs nothing else, so no n x n matrix
-    is formed: memory O(T), not O(T x chunk).
-    """
-    theta = gates["theta"]
-    keep = keep_factor(spec, gates)
-    if keep is None:
-        keep = torch.ones_like(theta)
-    keep_row = _flush_denormals(_exclusive_products_from_end(keep))  # prod_{m=i+1}^{n} keep_m
-    raw_keep = torch.prod(keep, dim=-1, keepdim=True)
-    if spec.algorithm != "momentum":
-        return ChunkCoefficients(raw_keep, None, (keep_row * theta).unsqueeze(-2), None, None)
-    eta = gates["eta"]
-    eta_row = _flush_denormals(_exclusive_products_from_end(eta))  # prod_{m=i+1}^{n} eta_m
-    momentum_keep = torch.prod(eta, dim=-1, keepdim=True)
-    momentum_to_raw = (keep_row * _flush_denormals(torch.cumprod(eta, dim=-1))).sum(-1, keepdim=True)
-    # raw_writes[n, i] / theta_i = u_i = sum_{m >= i} keep_row_m prod_{l=i+1}^{m} eta_l, which satisfies
-    # u_i = keep_row_i + eta_{i+1} u_{i+1}: a scan over the chunk's positions, all chunks at once,
-    # that keeps O(T) for the backward where the n x n products kept O(T x n).
-    keep_columns, eta_columns = keep_row.unbind(-1), eta.unbind(-1)
-    scan = [keep_columns[-1]]
-    for index in range(len(keep_columns) - 2, -1, -1):
-        scan.append(keep_columns[index] + eta_columns[index + 1] * scan[-1])
-    u = torch.stack(scan[::-1], dim=-1)
-    return ChunkCoefficients(
-        raw_keep=raw_keep,
-        momentum_to_raw=momentum_to_raw,
-        raw_writes=(u * theta).unsqueeze(-2),
-        momentum_keep=momentum_keep,
-        momentum_writes=(eta_row * theta).unsqueeze(-2),
-    )
-
-
-def _exclusive_products_from_end(x: Tensor) -> Tensor:
-    """[i] = prod_{m=i+1}^{n} x_m (1 at the last position): a cumulative product from the end, shifted."""
-    from_end = torch.cumprod(x.flip(-1), dim=-1).flip(-1)
-    return torch.cat([from_end[..., 1:], torch.ones_like(x[..., :1])], dim=-1)
-
-
-# Chunks whose coefficients are computed together: enough to batch the small ops, few enough that
-# the O(chunks x b^2) matrices of a long sequence are not all alive at once in inference.
-COEFFICIENT_BLOCK = 32
-
-
-def _all_chunk_coefficients(spec: MemorySpec, gates: dict[str, Tensor], size: int):
-    """`chunk_coefficients` of every chunk (`write_coefficients` for read="chunk"), computed in
-    batches of COEFFICIENT_BLOCK chunks and yielded chunk by chunk.
-
-    The last chunk may be partial: its gates are padded with zeros, which only touch rows and
-    columns past its end (the matrices are lower-triangular), and `_trim` cuts those away.
-    """
-    length = next(iter(gates.values())).shape[-1]
-    padding = -length % size
-    compute = chunk_coefficients if spec.read == "token" else write_coefficients
-    # split and unbind, not indexing: one backward per block instead of a full-size zero tensor per chunk.
-    blocks = zip(
-        *(
-            torch.nn.functional.pad(g, (0, padding)).split(COEFFICIENT_BLOCK * size, dim=-1)
-            for g in gates.values()
-        ),
-        strict=True,
-    )
-    for block in blocks:
-        folded = {name: g.unflatten(-1, (-1, size)) for name, g in zip(gates, block, strict=True)}
-        per_chunk = [t.unbind(2) if t is not None else None for t in compute(spec, folded)]
-        for index in range(len(per_chunk[0])):
-            yield ChunkCoefficients(*(None if t is None else t[index] for t in per_chunk))
-
-
-def _trim(coefficients: ChunkCoefficients, n: int) -> ChunkCoefficients:
-    """The coefficients of a chunk's first n positions (a partial last chunk)."""
-    # A full chunk, or write rows only (a partial chunk does not write, so they go unused).
-    if coefficients.raw_keep.shape[-1] == n or coefficients.raw_writes.shape[-2] == 1:
-        return coefficients
-    vector = lambda t: None if t is None else t[..., :n]  # noqa: E731
-    matrix = lambda t: None if t is None else t[..., :n, :n]  # noqa: E731
-    return ChunkCoefficients(
-        raw_keep=vector(coefficients.raw_keep),
-        momentum_to_raw=vector(coefficients.momentum_to_raw),
-        raw_writes=matrix(coefficients.raw_writes),
-        momentum_keep=vector(coefficients.momentum_keep),
-        momentum_writes=matrix(coefficients.momentum_writes),
-    )
 
 
 def run_chunked(
@@ -185,18 +63,29 @@ def run_chunked(
         *(g.split(size, dim=-1) for g in gates.values()),
         strict=True,
     )
-    coefficients = _all_chunk_coefficients(spec, gates, size)
+    coefficients = all_chunk_coefficients(spec, gates, size)
     arena = _state_arena(spec, raw + (velocity or []), q, size)
+    deferred: list[_ChunkRead] = []  # reads of full chunks on the autograd path, not yet made
     for index, (qc, kc, vc, *gate_pieces) in enumerate(pieces):
         delta = dict(zip(gates, gate_pieces, strict=True)).get("delta")
         n = kc.shape[2]
-        slots = None if arena is None or n < size else arena[index]
-        # Only a complete chunk writes; a partial one stays pending.
-        out, raw, velocity = chunk_step(
-            spec, raw, velocity, qc, kc, vc, delta,
-            coefficients=_trim(next(coefficients), n), write=n == size, slots=slots,
-        )  # fmt: skip
-        outputs.append(out)
+        write = n == size  # only a complete chunk writes; a partial one stays pending
+        this_chunk = trim(next(coefficients), n)
+        if write and supports(spec):
+            slots = None if arena is None else arena[index]
+            out, raw, velocity = _hand_written_chunk(spec, raw, velocity, qc, kc, vc, this_chunk, slots)
+            outputs.append(out)
+            continue
+        read, raw, velocity = chunk_step(spec, raw, velocity, qc, kc, vc, delta, this_chunk, write)
+        if not write and deferred:  # the last chunk, partial: its shapes differ, so it is read alone
+            outputs.append(_batched_reads(spec, deferred))
+            deferred = []
+        deferred.append(read)
+        if len(deferred) == READ_BLOCK:
+            outputs.append(_batched_reads(spec, deferred))
+            deferred = []
+    if deferred:
+        outputs.append(_batched_reads(spec, deferred))
     return torch.cat(outputs, dim=2), raw, velocity
 
 
@@ -218,6 +107,49 @@ def _state_arena(spec: MemorySpec, state: list[Tensor], q: Tensor, size: int) ->
     ]
 
 
+# Full chunks read together on the autograd path: enough to batch the reads' small ops, whose
+# per-call overhead dominates on CPU, few enough that a long inference call does not hold every
+# chunk's per-token tensors at once.
+READ_BLOCK = 32
+
+
+class _ChunkRead(NamedTuple):
+    """What `_read` needs for one chunk; reads do not feed the writes, so they can wait."""
+
+    raw: list[Tensor]
+    velocity: list[Tensor] | None
+    w0: list[Tensor]
+    inputs: list[Tensor]
+    errors: list[Tensor]
+    qc: Tensor
+    coefficients: ChunkCoefficients
+
+
+def _hand_written_chunk(
+    spec: MemorySpec,
+    raw: list[Tensor],
+    velocity: list[Tensor] | None,
+    qc: Tensor,
+    kc: Tensor,
+    vc: Tensor,
+    coefficients: ChunkCoefficients,
+    slots: list[Tensor] | None,
+) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
+    """One full chunk through the hand-written backward (chunk_function.py): same math as
+    `chunk_step` and `_read`, a fraction of the memory. The new state goes into `slots` when given."""
+    raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes = coefficients
+    last_rows = lambda t: None if t is None else t[..., -1:]  # noqa: E731
+    last_matrix_rows = lambda t: None if t is None else t[..., -1:, :]  # noqa: E731
+    # autograd.Function.apply takes positional arguments only: the coefficients in their order.
+    y, *state = ChunkWrite.apply(
+        spec, slots, qc, kc, vc,
+        raw_keep, momentum_to_raw, raw_writes,
+        last_rows(momentum_keep), last_matrix_rows(momentum_writes),
+        *raw, *(velocity or []),
+    )  # fmt: skip
+    return y, state[: len(raw)], state[len(raw) :] or None
+
+
 def chunk_step(
     spec: MemorySpec,
     raw: list[Tensor],
@@ -228,23 +160,10 @@ def chunk_step(
     delta: Tensor | None,
     coefficients: ChunkCoefficients,
     write: bool,
-    slots: list[Tensor] | None = None,
-) -> tuple[Tensor, list[Tensor], list[Tensor] | None]:
-    """One chunk: its outputs, and (if `write`) the raw weights and momentum at its end (written
-    into `slots` when given, on the hand-written path)."""
+) -> tuple[_ChunkRead, list[Tensor], list[Tensor] | None]:
+    """One chunk under autograd: what its read needs (see `_batched_reads`), and (if `write`) the raw
+    weights and momentum at its end."""
     raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes = coefficients
-    if write and supports(spec):
-        # The hand-written backward (chunk_function.py): same math, a fraction of the memory.
-        last_rows = lambda t: None if t is None else t[..., -1:]  # noqa: E731
-        last_matrix_rows = lambda t: None if t is None else t[..., -1:, :]  # noqa: E731
-        # autograd.Function.apply takes positional arguments only: the coefficients in their order.
-        y, *state = ChunkWrite.apply(
-            spec, slots, qc, kc, vc,
-            raw_keep, momentum_to_raw, raw_writes,
-            last_rows(momentum_keep), last_matrix_rows(momentum_writes),
-            *raw, *(velocity or []),
-        )  # fmt: skip
-        return y, state[: len(raw)], state[len(raw) :] or None
     w0 = applied_weights(spec, raw)
 
     # Forward the keys at W0, keeping each layer's input and pre-activation; then backpropagate the
@@ -252,16 +171,15 @@ def chunk_step(
     inputs, pre = mlp_forward(spec, w0, kc)
     # The rank-one terms are (scale_i e_i) x_i^T: the step's normalisation folded into the errors.
     errors = scaled_errors(inner_errors(spec, w0, pre, kc, vc, delta), step_scales(spec, inputs))
-
-    out = _read(spec, raw, velocity, w0, inputs=inputs, errors=errors, qc=qc, coefficients=coefficients)
+    read = _ChunkRead(raw, velocity, w0, inputs, errors, qc, coefficients)
     if not write:
-        return out, raw, velocity
+        return read, raw, velocity
     if velocity is None:
         new_raw = [
             raw_keep[..., -1, None, None] * r - _outer_sums(raw_writes[..., -1:, :], err, x)[0]
             for r, err, x in zip(raw, errors, inputs, strict=True)
         ]
-        return out, renormalised(spec, new_raw, raw), None
+        return read, renormalised(spec, new_raw, raw), None
     new_raw, new_velocity = [], []
     for r, m, err, x in zip(raw, velocity, errors, inputs, strict=True):
         # One product for both sums: the last rows of raw_writes and momentum_writes weight the same
@@ -271,7 +189,30 @@ def chunk_step(
         )
         new_raw.append(raw_keep[..., -1, None, None] * r + momentum_to_raw[..., -1, None, None] * m - to_raw)
         new_velocity.append(momentum_keep[..., -1, None, None] * m - to_velocity)
-    return out, renormalised(spec, new_raw, raw), new_velocity
+    return read, renormalised(spec, new_raw, raw), new_velocity
+
+
+def _batched_reads(spec: MemorySpec, reads: list[_ChunkRead]) -> Tensor:
+    """The outputs (B, H, C x n, d) of C consecutive chunks of one length n, read in one batch: every
+    argument of `_read` stacked over the chunks and folded into the batch axis. One call makes the
+    same products as C calls, with a C-th of the per-call overheads, which dominate the reads of a
+    small memory on CPU (the per-token weights of lq / simplex retention most of all)."""
+
+    def fold(tensors) -> Tensor:  # C tensors (B, H, ...) -> (C x B, H, ...)
+        return torch.stack(list(tensors)).flatten(0, 1)
+
+    def fold_layers(per_chunk) -> list[Tensor] | None:
+        return None if per_chunk[0] is None else [fold(layer) for layer in zip(*per_chunk, strict=True)]
+
+    raw, velocity, w0, inputs, errors, qc, coefficients = zip(*reads, strict=True)
+    folded = ChunkCoefficients(
+        *(None if field[0] is None else fold(field) for field in zip(*coefficients, strict=True))
+    )
+    out = _read(
+        spec, fold_layers(raw), fold_layers(velocity), fold_layers(w0),
+        inputs=fold_layers(inputs), errors=fold_layers(errors), qc=fold(qc), coefficients=folded,
+    )  # fmt: skip
+    return out.unflatten(0, (len(reads), -1)).permute(1, 2, 0, 3, 4).flatten(2, 3)
 
 
 def _outer_sums(rows: Tensor, errors: Tensor, inputs: Tensor) -> tuple[Tensor, ...]:
@@ -309,8 +250,13 @@ def _read(
     for index in range(len(raw)):
         if spec.read == "chunk":
             z = apply_layer(w0[index], h)
-        elif spec.retention in ("none", "decay"):
-            # Dual form: W_j = R_j is linear in the chunk's rank-one terms.
+        elif spec.retention == "simplex":
+            # W_j = softmax(R_j) row by row: form each token's R_j, then apply the softmax.
+            token_raw = _token_raw(raw, velocity, inputs, errors, coefficients, index)
+            (applied,) = applied_weights(spec, [token_raw])
+            z = (applied @ h.unsqueeze(-1)).squeeze(-1)
+        else:
+            # Dual form: R_j u is linear in the chunk's rank-one terms.
             if velocity is None:
                 z = raw_keep.unsqueeze(-1) * apply_layer(raw[index], h)
             else:
@@ -320,15 +266,19 @@ def _read(
                 z = raw_keep.unsqueeze(-1) * from_raw + momentum_to_raw.unsqueeze(-1) * from_velocity
             scores = h @ inputs[index].transpose(-1, -2)  # [j, i] = u_j . x_i
             z = z - (raw_writes * scores) @ errors[index]
-        else:
-            # W_j = f(R_j) with f non-linear: form each token's R_j, then apply f.
-            per_token = raw_keep[..., None, None] * raw[index].unsqueeze(2)
-            if velocity is not None:
-                per_token = per_token + momentum_to_raw[..., None, None] * velocity[index].unsqueeze(2)
-            per_token = per_token - torch.einsum(
-                "bhji,bhio,bhin->bhjon", raw_writes, errors[index], inputs[index]
-            )
-            (applied,) = applied_weights(spec, [per_token])
-            z = (applied @ h.unsqueeze(-1)).squeeze(-1)
+            if spec.retention == "lq":
+                # W_j = R_j / s_j with one scalar s_j per token (Moneta's q-norm of the whole matrix):
+                # each R_j is formed for its norm only; the product stays in dual form.
+                token_raw = _token_raw(raw, velocity, inputs, errors, coefficients, index)
+                z = z / lq_scale(spec, token_raw).squeeze(-1)
         h = activation(spec, z) if index < last else z
     return output_transform(spec, qc, h)
+
+
+def _token_raw(raw, velocity, inputs, errors, coefficients: ChunkCoefficients, index: int) -> Tensor:
+    """Every token's R_j of layer `index` (B, H, n, out, in), formed explicitly: O(chunk x |W|)."""
+    raw_keep, momentum_to_raw, raw_writes = coefficients[:3]
+    per_token = raw_keep[..., None, None] * raw[index].unsqueeze(2)
+    if velocity is not None:
+        per_token = per_token + momentum_to_raw[..., None, None] * velocity[index].unsqueeze(2)
+    return per_token - torch.einsum("bhji,bhio,bhin->bhjon", raw_writes, errors[index], inputs[index])

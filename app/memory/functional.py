@@ -122,15 +122,17 @@ def applied_weights(spec: MemorySpec, raw: list[Tensor]) -> list[Tensor]:
     """The weights the memory applies, from the raw state R that the retention rule updates."""
     if spec.retention == "lq":
         # Moneta: W = A / ||A||_q^(q-2), the entrywise q-norm of each matrix per batch and head.
-        out = []
-        for a in raw:
-            norm = a.abs().pow(spec.q).sum(dim=(-2, -1), keepdim=True).pow(1.0 / spec.q)
-            out.append(a / norm.pow(spec.q - 2.0))
-        return out
+        return [a / lq_scale(spec, a) for a in raw]
     if spec.retention == "simplex":
         # Memora: each row of W lies on the simplex.
         return [torch.softmax(r, dim=-1) for r in raw]
     return list(raw)
+
+
+def lq_scale(spec: MemorySpec, a: Tensor) -> Tensor:
+    """Moneta's divisor ||A||_q^(q-2) of each matrix (..., out, in) -> (..., 1, 1)."""
+    norm = a.abs().pow(spec.q).sum(dim=(-2, -1), keepdim=True).pow(1.0 / spec.q)
+    return norm.pow(spec.q - 2.0)
 
 
 def attentional_loss(spec: MemorySpec, prediction: Tensor, value: Tensor, delta: Tensor | None) -> Tensor:
