@@ -250,10 +250,10 @@ def main() -> None:
             continue
         rows = {r["model"].split("(")[1].rstrip(")"): r["bits_per_base"] for r in result["rows"]}
         on = rows[f"windows of {args.context}"]
-        off = rows.get("windows, memory updates off", float("nan"))
+        off = rows.get("windows, memory updates off")  # a model without memory has no such row
         stream = rows["stream over held-out"]
         label = f"{result['preset']} ({result['params']:,} params; {result['memory_state'] or 'no memory'})"
-        print(f"{label:<60}{on:>11.4f}{off:>12.4f}{stream:>9.4f}")
+        print(f"{label:<60}{on:>11.4f}{'-' if off is None else f'{off:.4f}':>12}{stream:>9.4f}")
     print(f"{markov['model']:<60}{markov['bits_per_base']:>11.4f}")
     if cost:
         peaks = ", ".join(f"{k}: {v:.0f} MB" for k, v in cost["peak_rss_mb"].items())

@@ -117,23 +117,30 @@ class ChunkWrite(torch.autograd.Function):
             read = _token_read(spec, weights, momentum, inputs, written, q, coefficients)
             y = output_transform(spec, q, read[-1][-1])
         new_raw, new_momentum = _write(weights, momentum, inputs, written, coefficients)
+        # The renormalisation's backward needs the rows' norms before it and its output (the next
+        # chunk's start state, which that chunk keeps anyway), not the write again.
+        written_norms = [r.norm(dim=-1, keepdim=True) for r in new_raw] if spec.renorm else []
         new_raw = renormalised(spec, new_raw, weights)
         ctx.spec = spec
         ctx.layers = layers
-        ctx.save_for_backward(
-            q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state
-        )
         new_state = [*new_raw, *new_momentum]
         if slots is not None:
             new_state = [slot.copy_(t) for slot, t in zip(slots, new_state, strict=True)]
+        renormalised_raw = new_state[:layers] if spec.renorm else []
+        ctx.save_for_backward(
+            q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state,
+            *renormalised_raw, *written_norms,
+        )  # fmt: skip
         return (y, *new_state)
 
     @staticmethod
     def backward(ctx, dy, *d_state):  # noqa: D102
         spec, layers = ctx.spec, ctx.layers
-        q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *state = (
+        q, k, v, raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes, *saved = (
             ctx.saved_tensors
         )
+        state_size = layers if momentum_to_raw is None else 2 * layers
+        state, renorm_saved = saved[:state_size], saved[state_size:]
         coefficients = ChunkCoefficients(
             raw_keep, momentum_to_raw, raw_writes, momentum_keep, momentum_writes
         )
@@ -157,8 +164,8 @@ class ChunkWrite(torch.autograd.Function):
         # The renormalisation R' <- R' ||R row|| / ||R' row||, back to the write's R' and to R.
         d_start = None
         if spec.renorm:
-            unnormalised = _write(weights, momentum, inputs, written, coefficients)[0]
-            d_raw, d_start = renormalised_backward(unnormalised, weights, d_raw)
+            renormalised_raw, written_norms = renorm_saved[:layers], renorm_saved[layers:]
+            d_raw, d_start = renormalised_backward(renormalised_raw, written_norms, weights, d_raw)
 
         # Retention and momentum: R' = raw_keep R + momentum_to_raw S + ...,
         # S' = momentum_keep S + ... (last rows).

@@ -66,6 +66,7 @@ def run_chunked(
     coefficients = all_chunk_coefficients(spec, gates, size)
     arena = _state_arena(spec, raw + (velocity or []), q, size)
     deferred: list[_ChunkRead] = []  # reads of full chunks on the autograd path, not yet made
+    block = read_block(spec, q.shape[0], q.shape[1])
     for index, (qc, kc, vc, *gate_pieces) in enumerate(pieces):
         delta = dict(zip(gates, gate_pieces, strict=True)).get("delta")
         n = kc.shape[2]
@@ -81,7 +82,7 @@ def run_chunked(
             outputs.append(_batched_reads(spec, deferred))
             deferred = []
         deferred.append(read)
-        if len(deferred) == READ_BLOCK:
+        if len(deferred) == block:
             outputs.append(_batched_reads(spec, deferred))
             deferred = []
     if deferred:
@@ -107,10 +108,22 @@ def _state_arena(spec: MemorySpec, state: list[Tensor], q: Tensor, size: int) ->
     ]
 
 
-# Full chunks read together on the autograd path: enough to batch the reads' small ops, whose
-# per-call overhead dominates on CPU, few enough that a long inference call does not hold every
-# chunk's per-token tensors at once.
-READ_BLOCK = 32
+# Elements of the largest tensor that one batched read may form, about a CPU core's L2 cache in
+# float32. Full chunks are read together on the autograd path to batch the reads' small ops, whose
+# per-call overhead dominates on CPU; past this size the element-wise ops run from main memory and
+# a batch is slower than its chunks one by one (measured: 2x for Memora's read at batch 32).
+READ_BUDGET = 2**20
+MAX_READ_BLOCK = 32
+
+
+def read_block(spec: MemorySpec, batch: int, heads: int) -> int:
+    """How many full chunks `_batched_reads` takes at once (1 to MAX_READ_BLOCK)."""
+    widest = max(out * inp for out, inp in spec.weight_shapes())
+    if spec.read == "token" and spec.retention in ("lq", "simplex"):
+        per_chunk = widest * spec.chunk_size  # each token's R_j
+    else:
+        per_chunk = (spec.chunk_size + max(max(shape) for shape in spec.weight_shapes())) * spec.chunk_size
+    return max(1, min(MAX_READ_BLOCK, READ_BUDGET // (batch * heads * per_chunk)))
 
 
 class _ChunkRead(NamedTuple):

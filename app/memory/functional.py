@@ -217,16 +217,17 @@ def renormalised(spec: MemorySpec, raw: list[Tensor], start: list[Tensor]) -> li
 
 
 def renormalised_backward(
-    raw: list[Tensor], start: list[Tensor], d_out: list[Tensor]
+    out: list[Tensor], norms: list[Tensor], start: list[Tensor], d_out: list[Tensor]
 ) -> tuple[list[Tensor], list[Tensor]]:
-    """Gradients (to raw, to start) of `renormalised`: y = x n0 / n per row, n = ||x||, n0 = ||x0||,
-    so dx = (n0 / n) (dy - x^ (x^ . dy)) and dx0 = (x^ . dy) x0 / n0 (x^ = x / n)."""
+    """Gradients (to raw, to start) of `renormalised`, from its output `out` and the rows' norms
+    before it, `norms`: y = x n0 / n per row, n = ||x||, n0 = ||x0||, so dx = (n0 / n) (dy - x^ (x^ .
+    dy)) and dx0 = (x^ . dy) x0 / n0, with x^ = x / n = y / n0 (the rescaled row has norm n0)."""
     d_raw, d_start = [], []
-    for x, x0, dy in zip(raw, start, d_out, strict=True):
-        tiny = torch.finfo(x.dtype).tiny
-        norm, norm0 = x.norm(dim=-1, keepdim=True), x0.norm(dim=-1, keepdim=True)
+    for y, norm, x0, dy in zip(out, norms, start, d_out, strict=True):
+        tiny = torch.finfo(y.dtype).tiny
+        norm0 = x0.norm(dim=-1, keepdim=True)
         live = (norm > 0) & (norm0 > 0)  # rows `renormalised` leaves as they are: identity
-        unit = x / norm.clamp_min(tiny)
+        unit = y / norm0.clamp_min(tiny)
         along = (unit * dy).sum(-1, keepdim=True)
         d_raw.append(torch.where(live, norm0 / norm.clamp_min(tiny) * (dy - unit * along), dy))
         d_start.append(torch.where(live, along * x0 / norm0.clamp_min(tiny), 0.0))

@@ -7,7 +7,7 @@ import torch
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from app.memory import MemorySpec, run_memory
+from app.memory import MemorySpec, chunked, run_memory
 
 from .problems import ALL_PRESETS, RULES, random_problem, relative_error
 
@@ -125,3 +125,27 @@ def test_residual_and_norm_memory(preset, read, rule):
             preset, dim_key=6, dim_value=6, chunk_size=3, read=read, depth=3, **flags, **RULES[rule]
         )
         assert_paths_agree(spec, batch=1, heads=2, length=14, seed=7)
+
+
+@pytest.mark.parametrize("preset", ["moneta", "yaad", "memora"])
+@pytest.mark.parametrize("read", ["token", "chunk"])
+@pytest.mark.parametrize("budget", [1, 1_000])
+def test_batched_reads_of_any_block_size(preset, read, budget, monkeypatch):
+    # The autograd path reads its full chunks in blocks sized by READ_BUDGET: one chunk at a time
+    # (budget 1), a few at a time with flushes in the middle of the sequence (1,000: 2 to 7 chunks),
+    # or all at once (the default at these sizes, in the tests above); outputs and state agree.
+    spec = MemorySpec.preset(preset, dim_key=4, dim_value=4, chunk_size=3, read=read)
+    monkeypatch.setattr(chunked, "READ_BUDGET", budget)
+    block = chunked.read_block(spec, batch=2, heads=2)
+    assert block == 1 if budget == 1 else 1 < block < 37 // 3
+    assert_paths_agree(spec, batch=2, heads=2, length=37, seed=5)
+
+
+def test_read_block_bounds_the_largest_read_tensor():
+    # Memora's token reads form every token's weights (chunk x |W| per batch row and head): at the
+    # long-context benchmark's sizes, 32 streams take one chunk a time, 4 take 8.
+    spec = MemorySpec.preset("memora", dim_key=32, dim_value=32, chunk_size=16, read="token")
+    assert chunked.read_block(spec, batch=32, heads=1) == 1
+    assert chunked.read_block(spec, batch=4, heads=1) == 8
+    # A dual-form read forms only chunk x (chunk + width) scores and outputs: more chunks at once.
+    assert chunked.read_block(spec.replace(retention="decay"), batch=32, heads=1) == 25
