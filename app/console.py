@@ -53,7 +53,18 @@ class _Notes(logging.Handler):
 
 
 def _one_line(message, category, filename, lineno, line=None) -> str:  # noqa: ARG001 (warnings' signature)
-    return f"warning: {message}\n"
+    """memcast's warnings as "warning: ..."; one raised elsewhere also names where."""
+    ours = any(f"{os.sep}{package}{os.sep}" in filename for package in OWN_LOGGERS)
+    return f"warning: {message}\n" if ours else f"warning: {message} ({filename}:{lineno})\n"
+
+
+def _show(message, category, filename, lineno, file=None, line=None) -> None:
+    """Print a warning as one line, unless MLflow raised it: its warnings are advice to memcast's
+    code (type hints, an input example) and some are raised under MLflow's own filters, which
+    filterwarnings cannot reach."""
+    if f"{os.sep}mlflow{os.sep}" in filename:
+        return
+    (file or sys.stderr).write(_one_line(message, category, filename, lineno, line))
 
 
 def quiet(verbose: bool = False) -> None:
@@ -68,10 +79,12 @@ def quiet(verbose: bool = False) -> None:
         for name in DEPENDENCY_LOGGERS:
             logging.getLogger(name).setLevel(logging.NOTSET if "rank_zero" in name else logging.INFO)
         return
-    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    # MLflow's WARNING lines are advice to memcast's code (log models from code, add an input
+    # example); a store the user cannot use is memcast's own one-line error.
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in DEPENDENCY_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logging.getLogger(name).setLevel(logging.ERROR if name == "mlflow" else logging.WARNING)
     for category in NOISE:
         warnings.filterwarnings("ignore", category=category, module=DEPENDENCY_MODULES)
     # Lightning's advice about the run's setup (data loader workers, the number of batches) is
@@ -79,6 +92,7 @@ def quiet(verbose: bool = False) -> None:
     warnings.filterwarnings("ignore", message=r".*(does not have many workers|num_workers)")
     warnings.filterwarnings("ignore", message=r".*smaller than the logging interval")
     warnings.formatwarning = _one_line
+    warnings.showwarning = _show
 
 
 _requested: int | None = None
