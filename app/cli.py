@@ -113,7 +113,6 @@ def forecast_command(
     from app import checks
 
     setup(verbose, threads, cache_dir)
-    check(checks.model_reference, model)
     if genome is not None:
         if region is None:
             fail("--genome needs --region, e.g. --region chr1:1-1000 (1-based, inclusive)")
@@ -122,6 +121,7 @@ def forecast_command(
         if length < 1:
             fail(f"--length {length}: expected at least 1 base")
         check(checks.genome_region, genome, region)
+        check(checks.model_reference, model)
         try:
             from app.genomics import sample_tracked
 
@@ -131,6 +131,7 @@ def forecast_command(
             fail(str(err))
         typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
         return
+    check(checks.model_reference, model)
     if input_path is None or output is None:
         fail("forecast needs --input and --output (or --genome and --region for a genome model)")
     _require_file(input_path, "input")

@@ -89,11 +89,10 @@ def data_inspect(
     source: str = typer.Argument(..., help="A file (CSV, Parquet, JSON lines, FASTA) or a named data set."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     verbose: Verbose = False,
-    cache_dir: CacheDir = None,
 ) -> None:
     """Summarise a series (layout, channels, rows, span, frequency, gaps, duplicates, NaNs) or a FASTA
     (records, lengths, bases, GC, N and soft-masked fractions)."""
-    setup(verbose, cache_dir=cache_dir)
+    setup(verbose)
     from pipelines.datasets import DATASETS, kind_of_path
     from pipelines.errors import InputError
 

@@ -116,7 +116,11 @@ def build_trainer(
     console.use_threads(config.threads)  # the command's --threads, else this
     all_callbacks: list[Callback] = [checkpoint]
     if config.patience:
-        all_callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+        # checked after each validation only: a step budget can end an epoch before it validates
+        stopping = EarlyStopping(
+            monitor=monitor, mode=mode, patience=config.patience, check_on_train_epoch_end=False
+        )
+        all_callbacks.append(stopping)
     if run_id is not None and tracking_uri is not None:
         all_callbacks.append(MlflowEpochMetrics(run_id, tracking_uri))
     all_callbacks += callbacks or []
