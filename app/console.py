@@ -67,6 +67,9 @@ def _show(message, category, filename, lineno, file=None, line=None) -> None:
     (file or sys.stderr).write(_one_line(message, category, filename, lineno, line))
 
 
+_quieted = False
+
+
 def quiet(verbose: bool = False) -> None:
     """Set up what the command prints besides its results (see the module docstring)."""
     for name in OWN_LOGGERS:
@@ -85,6 +88,10 @@ def quiet(verbose: bool = False) -> None:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     for name in DEPENDENCY_LOGGERS:
         logging.getLogger(name).setLevel(logging.ERROR if name == "mlflow" else logging.WARNING)
+    global _quieted
+    if _quieted:  # the filters below are added once per process (a test runs many commands)
+        return
+    _quieted = True
     for category in NOISE:
         warnings.filterwarnings("ignore", category=category, module=DEPENDENCY_MODULES)
     # Lightning's advice about the run's setup (data loader workers, the number of batches) is

@@ -28,14 +28,30 @@ def long_file(tmp_path):
     return path
 
 
-def test_a_long_file_uses_no_covariate_the_config_does_not_name(tmp_path, caplog):
+class Notes(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+def test_a_long_file_uses_no_covariate_the_config_does_not_name(tmp_path):
     path = long_file(tmp_path)
-    with caplog.at_level(logging.INFO, logger="pipelines.streams"):
+    logger, handler = logging.getLogger("pipelines.streams"), Notes()
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
         series = load_series(path, StreamConfig(targets=["y"]))
         again = load_series(path, StreamConfig(targets=["y"]))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
     assert series.targets == ["DE", "FR"] and series.covariates == [] and series.channels == ["DE", "FR"]
     assert again.channels == series.channels
-    notes = [r.getMessage() for r in caplog.records if r.name == "pipelines.streams"]
+    notes = handler.messages
     assert notes == [f"{path}: targets DE, FR; covariates none"]  # said once, not per read
     named = load_series(path, StreamConfig(covariates=["volume"]))
     assert named.covariates == ["DE:volume", "FR:volume"]
