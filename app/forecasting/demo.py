@@ -100,4 +100,3 @@ def run_demo(config: ExperimentConfig, echo=print) -> DemoResult:
     )
     echo(text)
     return DemoResult(text, run_id, result.checkpoint, forecast_path, plots, seconds)
-

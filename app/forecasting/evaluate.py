@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app import tracking
+from app import console, tracking
 from app.memory import MemoryDiverged
 from pipelines.errors import InputError
 from pipelines.streams.splits import split_bounds
@@ -103,6 +103,7 @@ def evaluate_tracked(
     """`memcast evaluate` for a forecaster: `evaluate`, recorded in an MLflow run ("evaluate")."""
     uri = tracking.checked_uri(tracking_uri)
     model = load_model(reference, uri)
+    console.use_threads(model.meta.threads)  # --threads, else the config it was trained with
     report = evaluate(model, source, online=online, horizons=horizons, step=step, plot_dir=plot_dir)
     with tracking.start_run(uri, model.meta.experiment, "evaluate"):
         tracking.log_params({"model": reference, "data": source, "online": online})

@@ -82,6 +82,7 @@ class ForecastMeta(BaseModel):
     horizons: list[int] = Field(default_factory=list)
     online_step: int | None = None
     experiment: str = "memcast"
+    threads: int | None = None  # the config's trainer.threads: later commands use as many
 
     @property
     def stats(self) -> ScalerStats:

@@ -14,11 +14,12 @@ import numpy as np
 import polars as pl
 import torch
 
-from app import tracking
+from app import console, tracking
 from app.training import resolve_checkpoint
 from pipelines.datasets import DATASETS
 from pipelines.errors import InputError
 from pipelines.streams import StreamSeries, load_series, scale
+from pipelines.streams.timestamps import render_times
 
 from .module import ForecastModule, load_module
 from .protocols import check_finite, diverged_as
@@ -55,10 +56,13 @@ def _future_times(last: Any, freq: str, steps: int) -> pl.Series:
     return pl.Series("ds", times, dtype=current.dtype)
 
 
-def forecast(model: ForecastModule, source: Any, horizon: int | None = None) -> pl.DataFrame:
+def forecast(
+    model: ForecastModule, source: Any, horizon: int | None = None, *, as_written: bool = False
+) -> pl.DataFrame:
     """The next `horizon` steps after the end of `source` (a path, a named series or a DataFrame),
     in original units, long format: unique_id (target name), ds, yhat. The model reads the whole
-    series (test-time memorisation, if the model has it on)."""
+    series (test-time memorisation, if the model has it on). ds is a datetime column, or with
+    `as_written` the timestamps as the source wrote them (its text format, epoch unit, dates)."""
     horizon = model.horizon if horizon is None else int(horizon)
     if horizon < 1 or horizon > model.horizon:
         raise ForecastError(f"--horizon {horizon}: this model forecasts 1 to {model.horizon} steps")
@@ -75,6 +79,7 @@ def forecast(model: ForecastModule, source: Any, horizon: int | None = None) -> 
     k = len(series.targets)
     original = yhat * stats.scale[:k] + stats.center[:k]
     times = _future_times(series.timestamps[-1], series.freq, horizon)
+    times = render_times(times, series.time_format) if as_written else times
     return pl.concat(
         pl.DataFrame({"unique_id": [name] * horizon, "ds": times, "yhat": original[:, i].astype(np.float64)})
         for i, name in enumerate(series.targets)
@@ -100,7 +105,8 @@ def forecast_tracked(
     `output`, and record both in an MLflow run ("forecast") in the model's experiment."""
     uri = tracking.checked_uri(tracking_uri)
     model = load_model(reference, uri)
-    frame = forecast(model, source, horizon)
+    console.use_threads(model.meta.threads)  # --threads, else the config it was trained with
+    frame = forecast(model, source, horizon, as_written=True)
     with tracking.start_run(uri, model.meta.experiment, "forecast"):
         tracking.log_params({"model": reference, "input": str(source), "horizon": len(frame)})
         write_frame(frame, output)

@@ -80,6 +80,7 @@ def build_module(config: ExperimentConfig, datamodule: ForecastDataModule) -> Fo
         horizons=config.evaluation.horizons,
         online_step=config.evaluation.online_step,
         experiment=config.tracking.experiment,
+        threads=config.trainer.threads,
     )
     optim = config.optim.model_dump(mode="json")
     return ForecastModule(kind, net, optim, meta.model_dump(mode="json"), loss=config.model.loss)

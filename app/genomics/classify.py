@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from app import tracking
+from app import console, tracking
 from app.models import SequenceClassifier
 from pipelines.errors import InputError
 from pipelines.genomes.labelled import pad_collate, read_genomic_benchmark
@@ -99,6 +99,7 @@ def classify_tracked(
     recorded in an MLflow run ("classify"), the accuracy as `{split}_accuracy`."""
     uri = tracking.checked_uri(tracking_uri)
     model = load_genome_model(reference, uri)
+    console.use_threads(model.meta.threads)  # --threads, else the config it was trained with
     rows = classify_sequences(model, source)
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(rows[0]) if rows else ["sequence", "label"])

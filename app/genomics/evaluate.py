@@ -4,6 +4,7 @@ regime), with test-time memory updates off, streamed in one pass, and against th
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from app import tracking
+from app import console, tracking
+from app.checks import GENOME_PARTS, genome_parts, genome_record
 from app.models import MarkovModel, NucleotideLM, select_order
 from app.models.ablation import memory_updates, neural_memories
 from app.models.metrics import LN2, base_nats
@@ -51,32 +53,48 @@ class GenomeReport:
     stream: StreamResult | None = None
 
 
+TABLE_PARTS = GENOME_PARTS[:4]  # the rows; "stream" is `stream_record`'s
+
+
+def _parts(only: Collection[str] | None) -> set[str]:
+    """The parts of `only` (None: every row), checked against GENOME_PARTS."""
+    return set(TABLE_PARTS) if only is None else set(genome_parts(list(only)) or [])
+
+
 def evaluate_genome(
-    model: GenomeModule, source: str | Path | None = None, *, baselines: bool = True
+    model: GenomeModule,
+    source: str | Path | None = None,
+    *,
+    baselines: bool = True,
+    only: Collection[str] | None = None,
 ) -> GenomeReport:
     """Bits per base on the held-out (test) part of every record of `source` (default: the training
     genome), with the model's split: the model on windows of its training context (fresh memory per
     window), the same with test-time memory updates off, the model streaming each held-out region in
-    one pass (memory carried), and the Markov baseline (k and smoothing chosen on the val part)."""
+    one pass (memory carried), and the Markov baseline (k and smoothing chosen on the val part).
+    `only` picks some of them (app.checks.GENOME_PARTS; "stream" is `stream_record`'s, no row here)."""
     net, meta = require_lm(model, "evaluate")
+    parts = _parts(only)
     rows = []
     with open_genome(source or meta.source) as genome:
         regions = held_out_regions(model, genome)
-        test = [(r, region_ids(genome, r)) for r in regions["test"]]
-        variants = [(f"{meta.name} (windows of {meta.context})", True)]
+        test = [(r, region_ids(genome, r)) for r in regions["test"]] if parts & set(TABLE_PARTS) else []
+        variants = [(f"{meta.name} (windows of {meta.context})", True, "windows")]
         if neural_memories(net):
-            variants.append((f"{meta.name} (windows, memory updates off)", False))
-        for label, learns in variants:
-            with memory_updates(net, learns):
-                totals = [window_nats(net, ids, meta.context) for _, ids in test]
-            rows.append(_row(label, totals))
-        streamed = []
-        for region, _ in test:
-            stream = pieces(genome, region.record, region.start, region.end, meta.stream_piece)
-            score = net.score_stream(stream)
-            streamed.append((float(score.nats.sum()), score.count))
-        rows.append(_row(f"{meta.name} (stream over held-out)", streamed))
-        if baselines and meta.markov_max_order > 0 and regions["val"]:
+            variants.append((f"{meta.name} (windows, memory updates off)", False, "updates-off"))
+        for label, learns, part in variants:
+            if part in parts:
+                with memory_updates(net, learns):
+                    totals = [window_nats(net, ids, meta.context) for _, ids in test]
+                rows.append(_row(label, totals))
+        if "held-out" in parts:
+            streamed = []
+            for region, _ in test:
+                stream = pieces(genome, region.record, region.start, region.end, meta.stream_piece)
+                score = net.score_stream(stream)
+                streamed.append((float(score.nats.sum()), score.count))
+            rows.append(_row(f"{meta.name} (stream over held-out)", streamed))
+        if "markov" in parts and baselines and meta.markov_max_order > 0 and regions["val"]:
             rows.append(markov_row(genome, regions, [ids for _, ids in test], meta.markov_max_order))
     return GenomeReport(rows)
 
@@ -134,17 +152,25 @@ def evaluate_tracked(
     record: str | None,
     plot_dir: Path,
     tracking_uri: str | None,
+    only: Collection[str] | None = None,
 ) -> GenomeReport:
-    """`memcast evaluate` for a genome LM: `evaluate_genome` (and, with `stream`, `stream_record`),
-    recorded in an MLflow run ("evaluate genome"): each row in a nested run tagged with its model."""
+    """`memcast evaluate` for a genome LM: `evaluate_genome` (and, with `stream` or "stream" in
+    `only`, `stream_record`), recorded in an MLflow run ("evaluate genome"): each row in a nested run
+    tagged with its model. `only`: the parts to run (GENOME_PARTS); default every row, plus the
+    stream when `stream`."""
+    parts = _parts(only) | ({"stream"} if stream else set())
+    if source is not None and record is not None:  # bad input is reported before the model loads
+        genome_record(source, record)
     uri = tracking.checked_uri(tracking_uri)
     model = load_genome_model(reference, uri)
-    report = evaluate_genome(model, source)
-    if stream:
+    console.use_threads(model.meta.threads)  # --threads, else the config it was trained with
+    report = evaluate_genome(model, source, only=parts - {"stream"})
+    if "stream" in parts:
         report.stream = stream_record(model, source, record, plot_dir=plot_dir)
     with tracking.start_run(uri, model.meta.experiment, "evaluate genome"):
         data = source or require_lm(model, "evaluate")[1].source
-        tracking.log_params({"model": reference, "data": data, "stream": stream})
+        tracking.log_params({"model": reference, "data": data, "stream": "stream" in parts})
+        tracking.log_params({"only": ",".join(p for p in GENOME_PARTS if p in parts)})
         tracking.log_rows(report.rows, "test")
         if report.stream is not None:
             log_stream(report.stream)

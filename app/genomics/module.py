@@ -20,12 +20,14 @@ GENOME_TASKS = ("genome-lm", "genome-classify")
 
 
 class GenomeMeta(BaseModel):
-    """What every genome model's checkpoint records: the experiment's name and MLflow experiment."""
+    """What every genome model's checkpoint records: the experiment's name and MLflow experiment,
+    and the CPU threads its config asked for (`trainer.threads`; later commands use as many)."""
 
     model_config = ConfigDict(extra="forbid")
 
     name: str = "model"
     experiment: str = "memcast"
+    threads: int | None = None
 
 
 class LMMeta(GenomeMeta):

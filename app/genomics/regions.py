@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.errors import InputError
+from pipelines.genomes import records
 from pipelines.genomes.fasta import Genome
 from pipelines.genomes.named import resolve_fasta
 from pipelines.genomes.windows import Region, split_by_fraction
@@ -22,32 +22,15 @@ def open_genome(source: str | Path) -> Genome:
 
 
 def parse_region(genome: Genome, region: str) -> tuple[str, int, int]:
-    """ "record" or "record:start-end" (1-based, inclusive, as samtools; commas allowed) -> (record,
-    start, end) 0-based half-open; an unknown record or a region outside it is an InputError."""
-    name, sep, span = region.rpartition(":")
-    if not sep or name not in genome.lengths and region in genome.lengths:
-        name, span = region, ""
-    if name not in genome.lengths:
-        shown = ", ".join(genome.names[:5]) + (", ..." if len(genome.names) > 5 else "")
-        raise InputError(
-            f"--region {region}: no record named {name!r} (records: {shown})", path=genome.source
-        )
-    length = genome.lengths[name]
-    if not span:
-        return name, 0, length
-    first, dash, last = span.replace(",", "").partition("-")
-    try:
-        start, end = int(first), int(last) if dash else int(first)
-    except ValueError:
-        raise InputError(
-            f"--region {region}: expected record:start-end, e.g. {name}:1-1000", path=genome.source
-        ) from None
-    if not 1 <= start <= end <= length:
-        raise InputError(
-            f"--region {region}: outside the record {name} (1-based, 1 to {length}, start <= end)",
-            path=genome.source,
-        )
-    return name, start - 1, end
+    """ "record" or "record:start-end" (1-based, inclusive; the record by its name or an unambiguous
+    accession) -> (record, start, end) 0-based half-open; see `pipelines.genomes.records`."""
+    return records.parse_region(genome.lengths, region, str(genome.source))
+
+
+def find_record(genome: Genome, name: str, label: str) -> str:
+    """The full name of the record `name` names (its name or an unambiguous accession); an
+    InputError starting with `label` (e.g. "--record chrZ") lists the names to use."""
+    return records.resolve_record(genome.names, name, label, str(genome.source))
 
 
 def split_regions(genome: Genome, val_fraction: float, test_fraction: float) -> dict[str, list[Region]]:
@@ -70,4 +53,3 @@ def pieces(genome: Genome, record: str, start: int, end: int, piece: int) -> Ite
     """The token ids of record[start:end] in consecutive pieces of `piece` bases (a stream)."""
     for s in range(start, end, piece):
         yield genome.tokens(record, s, min(end, s + piece)).ids
-

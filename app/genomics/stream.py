@@ -12,10 +12,9 @@ import numpy as np
 from app import tracking
 from app.models.metrics import LN2
 from app.tracking.plots import plot_forecasts
-from pipelines.errors import InputError
 
 from .module import GenomeModule, require_lm
-from .regions import held_out_regions, open_genome, pieces
+from .regions import find_record, held_out_regions, open_genome, pieces
 
 
 @dataclass
@@ -54,12 +53,7 @@ def stream_record(
     piece = piece or meta.stream_piece
     bin_size = bin_size or meta.stream_bin
     with open_genome(source or meta.source) as genome:
-        record = record or genome.names[0]
-        if record not in genome.lengths:
-            raise InputError(
-                f"--record {record}: no such record (records: {', '.join(genome.names[:5])})",
-                path=genome.source,
-            )
+        record = find_record(genome, record, f"--record {record}") if record else genome.names[0]
         length = genome.lengths[record]
         test_start = [r.start for r in held_out_regions(model, genome)["test"] if r.record == record]
         started = time.perf_counter()

@@ -60,7 +60,7 @@ def build_genome_datamodule(config: GenomeConfig) -> L.LightningDataModule:
 def build_genome_module(config: GenomeConfig, datamodule: Any) -> GenomeModule:
     """The untrained module of `config` (a classifier's classes come from the datamodule)."""
     model, data = config.model, config.data
-    named = {"name": config.name, "experiment": config.tracking.experiment}
+    named = {"name": config.name, "experiment": config.tracking.experiment, "threads": config.trainer.threads}
     num_classes = None
     if isinstance(config, GenomeLMConfig):
         meta: LMMeta | ClassifierMeta = LMMeta(

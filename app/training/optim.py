@@ -74,9 +74,7 @@ def warmup_cosine(
 def configure_optimizers(module: Any, config: OptimConfig) -> dict[str, Any]:
     """What `LightningModule.configure_optimizers` returns: AdamW and the per-step schedule, sized by
     the trainer's `estimated_stepping_batches`."""
-    optimizer = torch.optim.AdamW(
-        param_groups(module, config.weight_decay), lr=config.lr, betas=config.betas
-    )
+    optimizer = torch.optim.AdamW(param_groups(module, config.weight_decay), lr=config.lr, betas=config.betas)
     total = int(module.trainer.estimated_stepping_batches)
     schedule = warmup_cosine(
         optimizer,

@@ -26,7 +26,7 @@ from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
 from pydantic import BaseModel, ConfigDict, Field
 
-from app import tracking
+from app import console, tracking
 
 
 class TrainerConfig(BaseModel):
@@ -56,7 +56,7 @@ class TrainerConfig(BaseModel):
 
 
 def resolve_precision(precision: str, accelerator: str = "auto") -> str:
-    """"auto" -> "bf16-mixed" on a CUDA device with bf16 support, else "32-true"; others unchanged."""
+    """ "auto" -> "bf16-mixed" on a CUDA device with bf16 support, else "32-true"; others unchanged."""
     if precision != "auto":
         return precision
     cuda = accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available()
@@ -113,11 +113,14 @@ def build_trainer(
         save_last=True,
         enable_version_counter=False,
     )
-    if config.threads is not None:
-        torch.set_num_threads(config.threads)
+    console.use_threads(config.threads)  # the command's --threads, else this
     all_callbacks: list[Callback] = [checkpoint]
     if config.patience:
-        all_callbacks.append(EarlyStopping(monitor=monitor, mode=mode, patience=config.patience))
+        # checked after each validation only: a step budget can end an epoch before it validates
+        stopping = EarlyStopping(
+            monitor=monitor, mode=mode, patience=config.patience, check_on_train_epoch_end=False
+        )
+        all_callbacks.append(stopping)
     if run_id is not None and tracking_uri is not None:
         all_callbacks.append(MlflowEpochMetrics(run_id, tracking_uri))
     all_callbacks += callbacks or []

@@ -1,10 +1,12 @@
 """Where derived genome files go (decompressed FASTA, pyfaidx indexes, summaries, token caches).
 
-By default they go in a folder ``.memcast-cache/`` beside the FASTA, so they travel with it and are
-easy to delete. When that folder cannot be written, or the caller names a cache folder, they go
-there instead under a name that includes a hash of the FASTA's absolute path, so two files with the
-same name in different folders never share an entry. The user-wide folder is ``$MEMCAST_CACHE_DIR``,
-else ``$XDG_CACHE_HOME/memcast``, else ``~/.cache/memcast``.
+The folder, in order: the caller's `cache_dir` (the CLI's --cache-dir), else ``$MEMCAST_CACHE``, else
+a folder ``.memcast-cache/`` beside the FASTA (so the files travel with it and are easy to delete),
+else, when that folder cannot be written, the user-wide cache folder (``$MEMCAST_CACHE_DIR``, else
+``$XDG_CACHE_HOME/memcast``, else ``~/.cache/memcast``). Anywhere but beside the FASTA, the entries'
+names include a hash of the FASTA's absolute path, so two files with the same name in different
+folders never share an entry. Falling back to the user-wide folder is logged (logger
+``pipelines.genomes``), as is writing a decompressed copy, so neither happens silently.
 
 Every derived file is written to a temporary name and renamed into place, so a crash never leaves a
 half-written file that a later run would trust; each one records the size and modification time of
@@ -22,8 +24,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipelines import notes
+
 BESIDE_FOLDER = ".memcast-cache"
-ENV_CACHE_DIR = "MEMCAST_CACHE_DIR"
+ENV_CACHE = "MEMCAST_CACHE"  # the cache folder for everything, when set (the CLI's --cache-dir sets it)
+ENV_CACHE_DIR = "MEMCAST_CACHE_DIR"  # the user-wide fallback folder
 
 
 def user_cache_dir() -> Path:
@@ -62,10 +67,11 @@ class CacheEntry:
 
 
 def cache_entry(source: Path, cache_dir: str | Path | None = None) -> CacheEntry:
-    """Where files derived from `source` live: `cache_dir` if given, else beside the file, else the
-    user cache folder."""
+    """Where files derived from `source` live: `cache_dir` if given, else $MEMCAST_CACHE, else beside
+    the file, else the user cache folder (announced once per process and folder)."""
     source = Path(source)
     hashed = f"{hashlib.sha1(str(source.resolve()).encode()).hexdigest()[:12]}-{source.name}"
+    cache_dir = cache_dir if cache_dir is not None else os.environ.get(ENV_CACHE) or None
     if cache_dir is not None:
         folder = Path(cache_dir) / "genomes"
         if not writable_folder(folder):
@@ -77,9 +83,15 @@ def cache_entry(source: Path, cache_dir: str | Path | None = None) -> CacheEntry
     folder = user_cache_dir() / "genomes"
     if not writable_folder(folder):
         raise PermissionError(
-            f"neither {beside} nor {folder} can be written; pass cache_dir= or set {ENV_CACHE_DIR}"
+            f"neither {beside} nor {folder} can be written; pass --cache-dir (cache_dir=) or set {ENV_CACHE}"
         )
+    announce(f"{source.parent} is not writable: derived files of {source.name} go to {folder}")
     return CacheEntry(folder, hashed)
+
+
+def announce(message: str) -> None:
+    """Log `message` on the `pipelines.genomes` logger at INFO, once per process."""
+    notes.announce("pipelines.genomes", message)
 
 
 def fingerprint(path: Path) -> dict[str, int]:

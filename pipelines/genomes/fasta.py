@@ -27,7 +27,15 @@ import numpy as np
 import pyfaidx
 
 from pipelines.errors import InputError
-from pipelines.genomes.cache import CacheEntry, atomic_path, cache_entry, fingerprint, read_json, write_json
+from pipelines.genomes.cache import (
+    CacheEntry,
+    announce,
+    atomic_path,
+    cache_entry,
+    fingerprint,
+    read_json,
+    write_json,
+)
 from pipelines.genomes.scan import scan_fasta
 from pipelines.genomes.summary import FastaSummary, RecordSummary
 from pipelines.genomes.token_store import TokenStore
@@ -166,6 +174,7 @@ class Genome:
             and meta.get("decompressed") == fingerprint(target)
         ):
             return target, FastaSummary.from_dict(meta["summary"])
+        announce(f"decompressing {self.source} to {target} (once; later runs reuse it)")
         with atomic_path(target) as tmp:
             with open(tmp, "wb") as out:
                 summary = scan_fasta(self.source, compressed=True, sink=out.write)

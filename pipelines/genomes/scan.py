@@ -38,6 +38,7 @@ NEWLINE, CR, GT, SEMICOLON = 10, 13, ord(">"), ord(";")
 _SEQ_OK = TOKEN_LUT != 255
 _SEQ_OK[NEWLINE] = True
 
+
 def _category_table() -> np.ndarray:
     # Byte -> category + 8 * masked, 7 for bytes that are not bases (newlines, '\r').
     table = np.full(256, 7, dtype=np.int64)

@@ -9,7 +9,6 @@ BASE_CATEGORIES = ("A", "C", "G", "T", "N", "other")
 """Columns of `RecordSummary.base_counts`: the four bases, N, and the other IUPAC codes."""
 
 
-
 @dataclass(frozen=True)
 class RecordSummary:
     """One FASTA record as the scan saw it."""

@@ -65,8 +65,9 @@ class StreamConfig(BaseModel):
     columns to use (default: every numeric column), `targets` the forecast channels and `covariates`
     the observed covariates (inputs only, never forecast). Give either and the other is the rest of
     the channels; give both and exactly those are used; give neither and every channel is a target.
-    Long layout (`unique_id, ds, y`): each id becomes one target channel,
-    named by its id; `covariates` are further value columns, each becoming a channel "<id>:<column>".
+    Long layout (`unique_id, ds, y`): each id becomes one target channel, named by its id; only the
+    value columns named in `covariates` (none by default) are read besides `y`,
+    each becoming a channel "<id>:<column>". `load_series` logs the channels it used, once.
     """
 
     model_config = ConfigDict(extra="forbid")

@@ -13,6 +13,7 @@ from typing import Literal
 import numpy as np
 import polars as pl
 
+from pipelines import notes
 from pipelines.errors import InputError
 from pipelines.streams.calendar import calendar_features
 from pipelines.streams.config import StreamConfig
@@ -53,6 +54,7 @@ class StreamSeries:
     source: str
     layout: Literal["wide", "long"]
     fill: str = "forward"
+    time_format: str | None = None  # how the source wrote its timestamps (`render_times` writes so)
 
     @property
     def n_targets(self) -> int:
@@ -99,6 +101,10 @@ def load_series(source: Source, config: StreamConfig | None = None) -> StreamSer
         targets, covariates = table.targets, table.covariates
     channels = targets + covariates
     _check_channels_have_values(table, frame, channels)
+    notes.announce(
+        "pipelines.streams",
+        f"{where_file}: targets {', '.join(targets)}; covariates {', '.join(covariates) or 'none'}",
+    )
 
     freq = config.freq or infer_freq(frame[ts])
     if freq is None:
@@ -124,6 +130,7 @@ def load_series(source: Source, config: StreamConfig | None = None) -> StreamSer
         source=str(where_file),
         layout=table.layout,
         fill=config.fill,
+        time_format=table.time_format,
     )
 
 

@@ -55,7 +55,6 @@ _SUFFIX_FORMATS: dict[str, Format] = {
 _TIMESTAMP_NAMES = ("timestamp", "ds", "time", "datetime", "date", "date_time", "time_stamp", "dt", "t")
 
 
-
 @dataclass
 class RawTable:
     """A source read into memory: parsed timestamps and Float64 value columns, in file order.
@@ -76,6 +75,7 @@ class RawTable:
     covariates: list[str]
     id_column: str | None = None
     separator: str = ","
+    time_format: str | None = None  # how the timestamps were written (`timestamps.timestamp_expr`)
 
     def where(self, row: int, column: str | None = None) -> str:
         """Name a data row (0-based) for an error: "line 6 (row 5), column 'a'" for CSV files."""
@@ -261,12 +261,8 @@ def _read(
     if layout == "long":
         id_col = config.id_column
         missing([id_col, config.value_column], "long-layout columns")
-        if config.covariates:
-            missing(config.covariates, "covariate columns")
-            covs = list(config.covariates)
-        else:
-            skip = {ts, id_col, config.value_column}
-            covs = [c for c in columns if c not in skip and _numeric_column(sample[c])]
+        missing(config.covariates, "covariate columns")
+        covs = list(config.covariates)  # only what the config names: other columns are not read
         values = [config.value_column, *covs]
         targets = [config.value_column]
     else:
@@ -358,6 +354,7 @@ def _read(
         covariates=[c for c in values if c not in targets],
         id_column=id_col,
         separator=scanner.separator if scanner is not None else ",",
+        time_format=how,
     )
     broader = _check_timestamps(table, scan, ts, config, how)
     if broader is not None:  # e.g. fractional seconds first seen after the sample: parse again

@@ -77,9 +77,7 @@ def choose_time_format(sample: pl.Series) -> str | None:
     best, best_count = None, -1
     for fmt in TIME_FORMATS:
         try:
-            parsed = (
-                present.to_frame("t").select(parse_text(pl.col("t"), fmt)).to_series().drop_nulls().len()
-            )
+            parsed = present.to_frame("t").select(parse_text(pl.col("t"), fmt)).to_series().drop_nulls().len()
         except pl.exceptions.PolarsError:
             continue
         if parsed == present.len():
@@ -152,3 +150,19 @@ def sample_is_aware(expr: pl.Expr, sample: pl.DataFrame) -> bool:
     """Whether `expr` parses the sample to time-zone-aware datetimes (the values had offsets)."""
     dtype = sample.select(expr).to_series().dtype
     return isinstance(dtype, pl.Datetime) and dtype.time_zone is not None
+
+
+def render_times(times: pl.Series, how: str | None) -> pl.Series:
+    """Timestamps written as the source wrote them, `how` being `timestamp_expr`'s description: text
+    in its strftime format (offsets as +hh:mm, a literal Z in UTC), epoch numbers in their unit, a
+    date column as dates; datetimes (or an unknown `how`) stay datetimes."""
+    if how is None or how == "datetime":
+        return times
+    if how == "date":
+        return times.dt.date()
+    if how.startswith("epoch "):
+        return times.dt.epoch(how.removeprefix("epoch "))  # type: ignore[arg-type]
+    fmt = how.replace("%#z", "%:z")
+    if fmt.endswith("Z") and not fmt.endswith("%Z") and getattr(times.dtype, "time_zone", None):
+        times = times.dt.convert_time_zone("UTC")
+    return times.dt.to_string(fmt)

@@ -12,7 +12,8 @@ from .test_end_to_end import run_cli
 def assert_one_line_error(result, expected: str) -> None:
     assert result.exit_code == 2, result.output
     assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
+    # memcast's notes (what it read, once) may come first; the error is one line
+    lines = [line for line in result.stderr.strip().splitlines() if not line.startswith("note: ")]
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ") and expected in lines[0], lines[0]
 
@@ -30,8 +31,14 @@ def test_missing_file(command, tmp_path, tracking_uri, trained):
 
 def test_missing_checkpoint(tmp_path, tracking_uri, slice_csv):
     result = run_cli(
-        "forecast", "--model", str(tmp_path / "gone.ckpt"), "--input", str(slice_csv),
-        "--output", str(tmp_path / "f.csv"), uri=tracking_uri,
+        "forecast",
+        "--model",
+        str(tmp_path / "gone.ckpt"),
+        "--input",
+        str(slice_csv),
+        "--output",
+        str(tmp_path / "f.csv"),
+        uri=tracking_uri,
     )
     assert_one_line_error(result, "gone.ckpt: no such checkpoint file")
 
@@ -47,8 +54,16 @@ def test_config_with_an_unknown_field(tmp_path, tracking_uri):
 
 def test_horizon_longer_than_the_model_supports(trained, slice_csv, tmp_path, tracking_uri):
     result = run_cli(
-        "forecast", "--model", str(trained.checkpoint), "--input", str(slice_csv), "--horizon", "49",
-        "--output", str(tmp_path / "f.csv"), uri=tracking_uri,
+        "forecast",
+        "--model",
+        str(trained.checkpoint),
+        "--input",
+        str(slice_csv),
+        "--horizon",
+        "49",
+        "--output",
+        str(tmp_path / "f.csv"),
+        uri=tracking_uri,
     )
     assert_one_line_error(result, "--horizon 49: this model forecasts 1 to 48 steps")
 
@@ -57,8 +72,14 @@ def test_input_with_too_little_history(trained, slice_csv, tmp_path, tracking_ur
     short = tmp_path / "short.csv"
     pl.read_csv(slice_csv).head(50).write_csv(short)
     result = run_cli(
-        "forecast", "--model", str(trained.checkpoint), "--input", str(short),
-        "--output", str(tmp_path / "f.csv"), uri=tracking_uri,
+        "forecast",
+        "--model",
+        str(trained.checkpoint),
+        "--input",
+        str(short),
+        "--output",
+        str(tmp_path / "f.csv"),
+        uri=tracking_uri,
     )
     expected = "short.csv: too little history: 50 rows; the model needs at least lookback=96"
     assert_one_line_error(result, expected)

@@ -43,8 +43,14 @@ def test_two_cpu_processes_with_gloo(slice_csv, tmp_path):
     datamodule = build_datamodule(config)
     module = build_module(config, datamodule)
     ddp = TrainerConfig(
-        max_epochs=1, limit_train_batches=2, limit_val_batches=1, accelerator="cpu", devices=2,
-        strategy="ddp", progress_bar=False, patience=0,
+        max_epochs=1,
+        limit_train_batches=2,
+        limit_val_batches=1,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp",
+        progress_bar=False,
+        patience=0,
     )
     trainer = build_trainer(ddp, output_dir=tmp_path, callbacks=[RecordRank(str(tmp_path))])
     trainer.fit(module, datamodule=datamodule)

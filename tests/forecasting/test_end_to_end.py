@@ -29,7 +29,11 @@ def run_cli_process(*args: str, uri: str) -> subprocess.CompletedProcess:
     env = {"MLFLOW_TRACKING_URI": uri, "OMP_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
-        capture_output=True, text=True, timeout=300, cwd=ROOT, env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env=env,
     )
 
 
@@ -78,16 +82,31 @@ def test_pyfunc_model_loads_and_predicts(trained, slice_csv, tracking_uri):
 def test_cli_forecast_and_evaluate_by_run_id(trained, slice_csv, tracking_uri, tmp_path):
     output = tmp_path / "forecast.parquet"
     result = run_cli_process(
-        "forecast", "--model", trained.run_id, "--input", str(slice_csv), "--horizon", "24",
-        "--output", str(output), uri=tracking_uri,
+        "forecast",
+        "--model",
+        trained.run_id,
+        "--input",
+        str(slice_csv),
+        "--horizon",
+        "24",
+        "--output",
+        str(output),
+        uri=tracking_uri,
     )
     assert result.returncode == 0, result.stderr
     frame = pl.read_parquet(output)
     assert frame.columns == ["unique_id", "ds", "yhat"] and frame.height == 24
 
     result = run_cli(
-        "evaluate", "--model", str(trained.checkpoint), "--data", str(slice_csv), "--online",
-        "--plot-dir", str(tmp_path), uri=tracking_uri,
+        "evaluate",
+        "--model",
+        str(trained.checkpoint),
+        "--data",
+        str(slice_csv),
+        "--online",
+        "--plot-dir",
+        str(tmp_path),
+        uri=tracking_uri,
     )
     assert result.exit_code == 0, result.output
     for name in ("seasonal-naive", "dlinear", "adapting", "frozen"):

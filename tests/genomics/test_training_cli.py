@@ -188,7 +188,7 @@ def test_unknown_record_and_wrong_model_kind(lm_checkpoint, store):
     result = run(
         "evaluate", "--model", str(lm_checkpoint), "--stream", "--record", "chrZ", "--tracking-uri", uri
     )
-    assert result.exit_code == 2 and "--record chrZ: no such record" in result.output
+    assert result.exit_code == 2 and "--record chrZ: no record named 'chrZ'" in result.output
     result = run("classify", "--model", str(lm_checkpoint), "--input", str(SAMPLE), "--tracking-uri", uri)
     assert result.exit_code == 2 and "needs a classifier" in result.output
     assert len(result.output.strip().splitlines()) == 1

@@ -57,7 +57,7 @@ def test_long_layout_is_detected_and_pivoted(tmp_path):
                 continue  # south misses one hour: a gap in that channel only
             rows.append({"unique_id": uid, "ds": t, "y": base + i, "temp": base / 10 + i / 2})
     path = write(pl.DataFrame(rows), tmp_path / "long.csv")
-    series = load_series(path)
+    series = load_series(path, StreamConfig(covariates=["temp"]))
     assert series.layout == "long"
     assert series.targets == ["north", "south"]
     assert series.covariates == ["north:temp", "south:temp"]
