@@ -26,13 +26,20 @@ class NeuralMemoryState(StreamState):
 torch.serialization.add_safe_globals([NeuralMemoryState])
 
 
+# The inner learning rate's gate, theta = theta_max * form(z). "hard" (F.hardsigmoid, 0 for z <= -3)
+# can close exactly: a token the model does not write leaves the memory as it was, however many such
+# tokens a stream holds, where sigmoid's smallest steps still add up over a long stream (README,
+# "Long-context recall").
+WRITE_GATE_FORMS = {"sigmoid": torch.sigmoid, "hard": F.hardsigmoid}
+
+
 class NeuralMemory(nn.Module):
     """A long-term memory layer: x (B, T, d_model) -> y (B, T, d_model), streaming with a state.
 
     q, k, v come from one projection, each channel through a short causal depthwise convolution and
     SiLU; q and k are L2-normalised per head. The gates are per token and per head:
-    theta = theta_max * sigmoid (inner learning rate; theta_max defaults to 1 / chunk_size; with
-    `momentum_bounded_step`, times (1 - eta)),
+    theta = theta_max * sigmoid, or hardsigmoid with `write_gate="hard"` (the inner learning rate;
+    theta_max defaults to 1 / chunk_size; with `momentum_bounded_step`, times (1 - eta)),
     eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
     The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
     while the memory's weights learn inside the forward.
@@ -69,8 +76,14 @@ class NeuralMemory(nn.Module):
         theta_max: float | None = None,
         mode: str = "chunked",
         momentum_bounded_step: bool | None = None,
+        write_gate: str = "sigmoid",
     ):
         super().__init__()
+        if write_gate not in WRITE_GATE_FORMS:
+            raise ValueError(
+                f"NeuralMemory.write_gate: expected one of {', '.join(WRITE_GATE_FORMS)}; got {write_gate!r}"
+            )
+        self.write_gate = write_gate
         if heads < 1:
             raise ValueError(f"NeuralMemory.heads: expected >= 1; got {heads}")
         # All gradients of a chunk are taken at the same weights and summed, so the chunk's step grows
@@ -117,7 +130,7 @@ class NeuralMemory(nn.Module):
     def gates(self, x: Tensor) -> dict[str, Tensor]:
         raw = self.to_gates(x).view(*x.shape[:2], len(self.gate_names), self.heads).permute(2, 0, 3, 1)
         activate = {
-            "theta": lambda z: self.theta_max * torch.sigmoid(z),
+            "theta": lambda z: self.theta_max * WRITE_GATE_FORMS[self.write_gate](z),
             "eta": torch.sigmoid,
             "alpha": torch.sigmoid,
             "delta": F.softplus,

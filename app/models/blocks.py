@@ -86,6 +86,7 @@ class Block(nn.Module):
             conv_kernel=memory.conv_kernel,
             theta_max=memory.theta_max,
             momentum_bounded_step=memory.momentum_bounded_step,
+            write_gate=memory.write_gate,
         )
 
     def _sliding_window(self) -> SlidingWindowAttention:

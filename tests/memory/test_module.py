@@ -86,3 +86,34 @@ def test_bad_input_shape():
         ValueError, match=r"NeuralMemory: x: expected shape \(B, T, d_model\); got \(23, 16\)"
     ):
         memory(torch.randn(23, 16, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("preset", ["titans", "moneta", "yaad", "memora"])
+def test_a_hard_write_gate_closes_exactly(preset):
+    # With the theta gate's pre-activation below -3 for every token, hardsigmoid is exactly 0: a
+    # stream leaves the memory's weights as they were, up to the renormalisation's rounding (it
+    # undoes the forget gate's shrink), where sigmoid's small steps change them.
+    torch.manual_seed(0)
+    x = torch.randn(2, 40, 16, dtype=torch.float64)
+    finals = {}
+    for form in ("hard", "sigmoid"):
+        module = NeuralMemory(16, MemorySpec.preset(preset, dim_key=8, dim_value=8, chunk_size=4), heads=2,
+                              write_gate=form).double()  # fmt: skip
+        index = module.gate_names.index("theta")
+        with torch.no_grad():
+            module.to_gates.weight[index * 2 : (index + 1) * 2] = 0.0
+            module.to_gates.bias[index * 2 : (index + 1) * 2] = -4.0
+        _, state = module(x)
+        initial = module.initial_state(2).memory.weights
+        finals[form] = max(
+            (w - w0).abs().max().item() for w, w0 in zip(state.memory.weights, initial, strict=True)
+        )
+    assert finals["hard"] < 1e-12
+    assert finals["sigmoid"] > 1e-4
+
+
+def test_unknown_write_gate():
+    with pytest.raises(
+        ValueError, match="NeuralMemory.write_gate: expected one of sigmoid, hard; got 'step'"
+    ):
+        NeuralMemory(16, MemorySpec.preset("titans", dim_key=8, dim_value=8), heads=1, write_gate="step")
