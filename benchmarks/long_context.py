@@ -84,7 +84,7 @@ class Setting:
     chunk: int = 16
     memory_norm: bool | None = None  # None: the preset's memory output form; else memory.norm
     rule: str = "stable"  # the memory's update rule, a name of MEMORY_RULES
-    write_gate: str = "sigmoid"  # memory.write_gate: the inner learning rate's gate, sigmoid or hard
+    write_gate: str = "hard"  # memory.write_gate: the inner learning rate's gate, hard or sigmoid
     alpha_bias: float | None = None  # initial bias of the forget gate (None: NeuralMemory's default)
     theta_bias: float | None = None  # initial bias of the inner learning rate (None: the default)
     write_penalty: float = 0.0  # weight of the mean theta / theta_max in the training loss
@@ -146,7 +146,7 @@ def backbone_config(
     chunk: int,
     memory_norm: bool | None = None,
     rule: str = "stable",
-    write_gate: str = "sigmoid",
+    write_gate: str = "hard",
 ) -> BackboneConfig:
     """The benchmark's config of a preset: its overrides, the sizes, and the attention window.
 
@@ -582,8 +582,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--write-gate",
         choices=["sigmoid", "hard"],
-        default="sigmoid",
-        help="memory.write_gate: the inner learning rate's gate (hard: hardsigmoid, which can close exactly)",
+        default="hard",
+        help="memory.write_gate: the inner learning rate's gate (default hard: hardsigmoid, which can "
+        "close exactly; sigmoid: the papers')",
     )
     parser.add_argument(
         "--alpha-bias",

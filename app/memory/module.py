@@ -26,10 +26,10 @@ class NeuralMemoryState(StreamState):
 torch.serialization.add_safe_globals([NeuralMemoryState])
 
 
-# The inner learning rate's gate, theta = theta_max * form(z). "hard" (F.hardsigmoid, 0 for z <= -3)
-# can close exactly: a token the model does not write leaves the memory as it was, however many such
-# tokens a stream holds, where sigmoid's smallest steps still add up over a long stream (README,
-# "Long-context recall").
+# The inner learning rate's gate, theta = theta_max * form(z). "hard" (F.hardsigmoid, 0 for z <= -3;
+# the default) can close exactly: a token the model does not write leaves the memory as it was,
+# however many such tokens a stream holds, where sigmoid's (the papers') smallest steps still add up
+# over a long stream (README, "Long-context recall").
 WRITE_GATE_FORMS = {"sigmoid": torch.sigmoid, "hard": F.hardsigmoid}
 
 
@@ -38,8 +38,9 @@ class NeuralMemory(nn.Module):
 
     q, k, v come from one projection, each channel through a short causal depthwise convolution and
     SiLU; q and k are L2-normalised per head. The gates are per token and per head:
-    theta = theta_max * sigmoid, or hardsigmoid with `write_gate="hard"` (the inner learning rate;
-    theta_max defaults to 1 / chunk_size; with `momentum_bounded_step`, times (1 - eta)),
+    theta = theta_max * hardsigmoid (`write_gate="hard"`, the default) or sigmoid (the papers') (the
+    inner learning rate; theta_max defaults to 1 / chunk_size; with `momentum_bounded_step`, times
+    (1 - eta)),
     eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
     The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
     while the memory's weights learn inside the forward.
@@ -76,7 +77,7 @@ class NeuralMemory(nn.Module):
         theta_max: float | None = None,
         mode: str = "chunked",
         momentum_bounded_step: bool | None = None,
-        write_gate: str = "sigmoid",
+        write_gate: str = "hard",
     ):
         super().__init__()
         if write_gate not in WRITE_GATE_FORMS:
