@@ -71,9 +71,10 @@ class MemoryConfig(BaseModel):
         them; renorm rescales each memory weight's rows to their chunk-start norms after every chunk's
         write (LaCT), so the memory keeps W_0's norms. momentum_bounded_step None: on exactly when the
         memory has momentum (NeuralMemory resolves it). The papers' plain rule: `MEMORY_RULES["plain"]`.
-    write_gate: the form of the inner learning rate's gate: "hard" (the default: hardsigmoid, which is
-        exactly 0 below -3, so a token not written leaves the memory unchanged however long the stream)
-        or "sigmoid" (the papers').
+    write_gate: the form of the inner learning rate's gate: "hard" (hardsigmoid, exactly 0 below -3, so
+        a token not written leaves the memory unchanged however long the stream) or "sigmoid" (the
+        papers'); None (the default): hard for linear retention, sigmoid for Moneta and Memora
+        (`app.memory.module.default_write_gate`, which says what was measured).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -91,7 +92,7 @@ class MemoryConfig(BaseModel):
     step_norm: Literal["none", "nlms"] = "nlms"
     renorm: bool = True
     momentum_bounded_step: bool | None = None
-    write_gate: Literal["sigmoid", "hard"] = "hard"
+    write_gate: Literal["sigmoid", "hard"] | None = None
 
     @field_validator("preset")
     @classmethod
