@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from app import __version__
+from app import __version__, cli_tune
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory."
@@ -331,6 +331,9 @@ def demo(
     except _user_errors() as err:
         fail(str(err))
 
+
+app.command("tune")(cli_tune.tune)
+app.command("ui")(cli_tune.ui)
 
 if __name__ == "__main__":
     app()

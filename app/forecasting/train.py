@@ -114,10 +114,15 @@ def _log(config: ExperimentConfig, result: TrainResult) -> None:
         log_pyfunc(result.checkpoint, result.module.horizon)
 
 
-FORECAST = Task(build=_build, load=lambda path: load_module(str(path)), test=_test, log=_log)
+def _frame(datamodule: ForecastDataModule):
+    return datamodule.data.series.frame
 
 
-def train(config: ExperimentConfig, *, track: bool = True, nested: bool = False) -> TrainResult:
+FORECAST = Task(build=_build, load=lambda path: load_module(str(path)), test=_test, log=_log, frame=_frame)
+
+
+def train(config: ExperimentConfig, *, track: bool = True, **options: Any) -> TrainResult:
     """Fit the configured model and test it (standard protocol on the test part); with `track`, all
-    in one MLflow run (see app.training.fit), plus a plot and a pyfunc model."""
-    return fit(FORECAST, config, track=track, nested=nested)
+    in one MLflow run (see app.training.fit; `options` go to it: nested, parent_run_id, tags,
+    callbacks), plus a plot and a pyfunc model."""
+    return fit(FORECAST, config, track=track, **options)

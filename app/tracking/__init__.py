@@ -96,15 +96,19 @@ def start_run(
     *,
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
+    parent_run_id: str | None = None,
 ) -> Iterator[Any]:
-    """An active MLflow run in `experiment` at `uri` (checked first), ended when the block exits."""
+    """An active MLflow run in `experiment` at `uri` (checked first), ended when the block exits.
+    nested: a child of the active run. parent_run_id: a child of that run, from any process (a
+    tuning trial in a worker)."""
     import mlflow
 
     if not nested:
         check_tracking(uri)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as run:
+    options = dict(run_name=run_name, nested=nested, parent_run_id=parent_run_id, tags=dict(tags or {}))
+    with mlflow.start_run(**options) as run:
         yield run
 
 
@@ -222,3 +226,20 @@ def log_dict(data: Mapping[str, Any], path: str) -> None:
     import mlflow
 
     mlflow.log_dict(dict(data), path)
+
+
+def log_input(source: str, name: str | None = None, *, frame: Any = None, context: str = "training") -> None:
+    """The data set of the active run as an MLflow input: a polars `frame` (with its schema and
+    profile) or, without one, the file or named data set `source` alone."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    path = Path(source)
+    uri = path.resolve().as_posix() if path.exists() else str(source)
+    name = name or (path.stem if path.exists() else str(source))
+    if frame is not None:
+        dataset = mlflow.data.from_polars(frame, source=LocalArtifactDatasetSource(uri), name=name)
+    else:
+        dataset = MetaDataset(LocalArtifactDatasetSource(uri), name=name)
+    mlflow.log_input(dataset, context=context)
