@@ -58,19 +58,11 @@ def free_port(host: str = HOST) -> int:
         return probe.getsockname()[1]
 
 
-def mlflow_command(uri: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        HOST,
-        "--port",
-        str(port),
-    ]
+def mlflow_command(uri: str, port: int, workers: int = 1) -> list[str]:
+    """`mlflow ui` on the store; one worker process (MLflow's default of 4 takes long to start on a
+    small machine, and one user needs one)."""
+    where = ["--host", HOST, "--port", str(port), "--workers", str(workers)]
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, *where]
 
 
 def optuna_command(storage: str, port: int) -> list[str]:
