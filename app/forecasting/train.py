@@ -109,9 +109,10 @@ def _log(config: ExperimentConfig, result: TrainResult) -> None:
     plot = plot_test_window(result.module, data.series, data.scaled, data.bounds.test, result.output_dir)
     tracking.log_artifact(plot, "plots")
     if config.tracking.log_model:
-        from .pyfunc import log_pyfunc  # imports mlflow.pyfunc (seconds): only a tracked run needs it
+        from .pyfunc import input_example, log_pyfunc  # imports mlflow.pyfunc (seconds): tracked runs only
 
-        log_pyfunc(result.checkpoint, result.module.horizon)
+        example = input_example(data.series, result.module.lookback)
+        log_pyfunc(result.checkpoint, result.module.horizon, example=example)
 
 
 def _frame(datamodule: ForecastDataModule):
