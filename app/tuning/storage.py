@@ -21,7 +21,7 @@ DEFAULT_STORAGE_FILE = "optuna.db"
 JOURNAL = "journal:"
 HEARTBEAT_SECONDS = 10
 """RDB storages record a heartbeat per running trial; one silent for 3 heartbeats (its process was
-killed) is marked failed and re-queued with its params (Optuna's RetryFailedTrialCallback)."""
+killed) is marked failed and re-queued with its params (Optuna's RetryHeartbeatStaleTrialCallback)."""
 
 
 def resolve_storage(configured: str | None = None) -> str:
@@ -46,7 +46,7 @@ def shown(url: str) -> str:
 def make_storage(url: str) -> optuna.storages.BaseStorage:
     """The Optuna storage of `url` (see the module doc); a sqlite folder must exist."""
     import optuna
-    from optuna.storages import RetryFailedTrialCallback
+    from optuna.storages import RetryHeartbeatStaleTrialCallback
     from optuna.storages.journal import JournalFileBackend
 
     if url.startswith(JOURNAL):
@@ -65,7 +65,7 @@ def make_storage(url: str) -> optuna.storages.BaseStorage:
             engine_kwargs=engine,
             heartbeat_interval=HEARTBEAT_SECONDS,
             grace_period=3 * HEARTBEAT_SECONDS,
-            failed_trial_callback=RetryFailedTrialCallback(max_retry=1),
+            heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=1),
         )
     except Exception as error:  # SQLAlchemy and drivers raise many types for a bad URL
         first = " ".join(str(error).split())[:200]

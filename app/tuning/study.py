@@ -125,14 +125,16 @@ def prepare(options: TuneOptions) -> Job:
 def run_worker(job: Job, index: int = 0, echo: Callable[[str], None] | None = None) -> None:
     """One worker: open the study and run trials until this worker's share is done or the study
     holds `job.target` finished trials (Optuna's MaxTrialsCallback). Each worker samples with its
-    own seed (the experiment's seed + index), so parallel workers do not draw the same values."""
+    own seed (from the experiment's seed, the worker's index and the trials the study already
+    holds), so parallel workers, and a resumed study, do not draw the values drawn before."""
     echo = echo or (lambda line: print(line, flush=True))
     quiet()
     space = job.load_space()
     base = job.experiment()
     pruner = make_pruner(space.pruner, base.trainer.max_epochs)
-    sampler = make_sampler(space.sampler, base.seed + index)
-    study = open_study(job.study, job.storage, space.direction, pruner=pruner, sampler=sampler, create=False)
+    study = open_study(job.study, job.storage, space.direction, pruner=pruner, create=False)
+    seed = base.seed + index + 1000 * len(study.get_trials(deepcopy=False))
+    study.sampler = make_sampler(space.sampler, seed)
     prefix = f"[worker {index}] " if len(job.shares) > 1 else ""
     study.optimize(
         lambda trial: run_trial(job, space, trial),

@@ -62,6 +62,7 @@ def test_a_study_resumes_to_six_trials_under_one_parent_run(resumed, study_store
     assert second.parent_run_id == first.parent_run_id
     assert len([line for line in lines if line.startswith("trial ")]) == 6
     assert "trial 5 complete: value" in lines[-1] and "; best " in lines[-1] and lines[-1].endswith(" s")
+    assert len({trial.params["optim.lr"] for trial in study.trials}) == 6, "the resumed run draws new values"
     # the conditional param is drawn only for titans-lmm
     for trial in study.trials:
         assert ("model.backbone.memory.chunk_size" in trial.params) == (
