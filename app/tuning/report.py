@@ -120,15 +120,16 @@ def register_best(study: optuna.Study, uri: str, name: str) -> str:
     best = study.best_trial
     run_id = best.user_attrs.get("mlflow_run_id")
     client = _client(uri)
-    if not run_id or not [m for m in client.search_logged_models(filter_string=f"source_run_id='{run_id}'")]:
+    models = []
+    if run_id:
+        experiment = client.get_run(run_id).info.experiment_id
+        models = client.search_logged_models([experiment], filter_string=f"source_run_id = '{run_id}'")
+    if not models:
         raise ValueError(
             f"--register {name}: the best trial ({best.number}) logged no model "
             "(forecasting with tracking.log_model true logs one)"
         )
     mlflow.set_tracking_uri(uri)
-    version = mlflow.register_model(
-        f"runs:/{run_id}/model",
-        name,
-        tags={"optuna.study": study.study_name, "optuna.trial": str(best.number)},
-    )
+    tags = {"optuna.study": study.study_name, "optuna.trial": str(best.number)}
+    version = mlflow.register_model(f"models:/{models[0].model_id}", name, tags=tags)
     return str(version.version)

@@ -7,13 +7,14 @@ from pathlib import Path
 
 import mlflow
 import optuna
+import polars as pl
 import pytest
 from optuna.trial import TrialState
 
 from app import tasks
 from app.tuning import TuneOptions, tune
 
-from .conftest import DEMO, LR, TRIAL, make_store, write_space
+from .conftest import DEMO, LR, SAMPLE, TRIAL, make_store, write_space
 
 
 def options(store, space, **fields) -> TuneOptions:
@@ -121,3 +122,17 @@ def test_a_pruned_trial_is_pruned_in_the_study_and_in_mlflow(tmp_path, store):
         [client.get_run(result.parent_run_id).info.experiment_id], "tags.`optuna.trial` = '1'"
     )[0]
     assert pruned.data.tags["optuna.state"] == "PRUNED" and pruned.info.status == "KILLED"
+
+
+def test_register_puts_the_best_model_in_the_registry(tmp_path, store):
+    space = write_space(tmp_path, LR, pruner="none")
+    run = options(store, space, study="register", trials=1, register="memcast-tiny")
+    run.overrides.append("tracking.log_model=true")
+    result = tune(run, echo=lambda line: None)
+    assert result.registered == "1"
+    mlflow.set_tracking_uri(store["tracking_uri"])
+    version = mlflow.MlflowClient().get_model_version("memcast-tiny", "1")
+    assert version.tags["optuna.trial"] == str(result.best_trial)
+    model = mlflow.pyfunc.load_model("models:/memcast-tiny/1")
+    frame = pl.read_csv(SAMPLE).to_pandas()
+    assert len(model.predict(frame, params={"horizon": 4})) == 4
