@@ -75,3 +75,12 @@ def test_the_cli_gives_a_bad_space_exit_status_2(tmp_path):
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [f"error: {path}: {BAD[0][1]} (value 48)"]
     assert not (tmp_path / "optuna.db").exists(), "nothing is created before the space is checked"
+
+
+@pytest.mark.parametrize("config", sorted((DEMO.parent).glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_shipped_spaces_fit_the_shipped_configs(config):
+    from app.tuning.study import default_space
+
+    experiment = tasks.load_experiment(config)
+    space = default_space(experiment)
+    check_space(load_space(space), space, lambda extra: tasks.load_experiment(config, extra))
