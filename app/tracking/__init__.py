@@ -29,14 +29,20 @@ class TrackingError(RuntimeError):
     """The tracking store cannot be used; the message is one line naming the URI and the problem."""
 
 
-def resolve_tracking_uri(configured: str | None = None) -> str:
-    """The config's URI, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory."""
+def resolve_uri(configured: str | None, variable: str, file: str) -> str:
+    """`configured`, else $`variable`, else sqlite:///`file` in the working directory: how the
+    MLflow store and the Optuna storage (app.tuning) are found."""
     if configured:
         return configured
-    env = os.environ.get("MLFLOW_TRACKING_URI")
+    env = os.environ.get(variable)
     if env:
         return env
-    return f"sqlite:///{(Path.cwd() / DEFAULT_URI_FILE).as_posix()}"
+    return f"sqlite:///{(Path.cwd() / file).as_posix()}"
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """The config's URI, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory."""
+    return resolve_uri(configured, "MLFLOW_TRACKING_URI", DEFAULT_URI_FILE)
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:

@@ -10,7 +10,7 @@
       model.backbone.memory.chunk_size:      # conditional: only for the memory presets
         {type: categorical, choices: [4, 8], when: {model.preset: [titans-lmm, titans-mag]}}
 
-A param's name is the dotted config field it sets (as `--set` takes it). `when` names earlier
+A param's name is the dotted config field it sets (as `--set` takes it). `when` names other
 params and the values under which this one is drawn. Every error is a one-line `SpaceError` that
 starts with the file and names the field.
 """
@@ -24,6 +24,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from app.training import ConfigError, read_yaml
+
 Scalar = str | int | float | bool | None
 
 
@@ -33,7 +35,7 @@ class SpaceError(ValueError):
 
 class Param(BaseModel):
     """One config field's distribution: float (log for a log-uniform one; step), int (log, step) or
-    categorical (choices: scalars). when: {earlier param: [values]}: drawn only then."""
+    categorical (choices: scalars). when: {other param: [values]}: drawn only then."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -121,14 +123,23 @@ class Space(BaseModel):
         return data
 
     @model_validator(mode="after")
-    def _conditions_name_earlier_params(self) -> Space:
+    def _conditions_name_params(self) -> Space:
+        """Every `when` names another param; the params are put in an order where each comes after
+        the params its condition reads (the order they are drawn in)."""
         if not self.params:
             raise ValueError("params: empty; name at least one config field")
-        names = list(self.params)
-        for index, (name, param) in enumerate(self.params.items()):
+        for name, param in self.params.items():
             for other in param.when:
-                if other not in names[:index]:
-                    raise ValueError(f"params.{name}.when: {other!r} is not an earlier param")
+                if other not in self.params or other == name:
+                    raise ValueError(f"params.{name}.when: {other!r} is not another param of the space")
+        ordered: dict[str, Param] = {}
+        pending = dict(self.params)
+        while pending:
+            ready = [name for name, param in pending.items() if all(o in ordered for o in param.when)]
+            if not ready:
+                raise ValueError(f"params.{next(iter(pending))}.when: the conditions form a cycle")
+            ordered.update((name, pending.pop(name)) for name in ready)
+        self.params = ordered
         return self
 
     def suggest(self, trial: Any) -> dict[str, Scalar]:
@@ -163,11 +174,9 @@ def load_space(path: str | Path) -> Space:
     if not path.is_file():
         raise SpaceError(f"{path}: no such search-space file")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SpaceError(f"{path}: not valid YAML: {' '.join(str(error).split())}") from None
-    if not isinstance(data, dict):
-        raise SpaceError(f"{path}: expected a mapping with params; got {type(data).__name__}")
+        data = read_yaml(path)
+    except ConfigError as error:  # not YAML, or not a mapping
+        raise SpaceError(str(error)) from None
     try:
         return Space.model_validate(data)
     except ValidationError as error:

@@ -8,9 +8,10 @@ machines join a study through a shared server), or `journal:PATH`, Optuna's jour
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from app.tracking import resolve_uri
 
 if TYPE_CHECKING:
     import optuna
@@ -26,12 +27,7 @@ killed) is marked failed and re-queued with its params (Optuna's RetryHeartbeatS
 
 def resolve_storage(configured: str | None = None) -> str:
     """`--storage`, else $OPTUNA_STORAGE, else sqlite:///optuna.db in the working directory."""
-    if configured:
-        return configured
-    env = os.environ.get("OPTUNA_STORAGE")
-    if env:
-        return env
-    return f"sqlite:///{(Path.cwd() / DEFAULT_STORAGE_FILE).as_posix()}"
+    return resolve_uri(configured, "OPTUNA_STORAGE", DEFAULT_STORAGE_FILE)
 
 
 def shown(url: str) -> str:
