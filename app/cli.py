@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from app import __version__, cli_tune
+from app import __version__
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory."
@@ -331,6 +331,10 @@ def demo(
     except _user_errors() as err:
         fail(str(err))
 
+
+# ------------------------------------------------------------ tuning and the dashboard (cli_tune.py)
+
+from app import cli_tune  # noqa: E402 (the commands after the others, in --help too)
 
 app.command("tune")(cli_tune.tune)
 app.command("ui")(cli_tune.ui)
