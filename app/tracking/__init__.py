@@ -248,4 +248,9 @@ def log_input(source: str, name: str | None = None, *, frame: Any = None, contex
         dataset = mlflow.data.from_polars(frame, source=LocalArtifactDatasetSource(uri), name=name)
     else:
         dataset = MetaDataset(LocalArtifactDatasetSource(uri), name=name)
-    mlflow.log_input(dataset, context=context)
+    try:
+        mlflow.log_input(dataset, context=context)
+    except mlflow.exceptions.MlflowException:
+        # Two processes logging the same data set at once (tuning workers) can both try to create
+        # it: MLflow looks it up, then inserts, and one insert fails. The data set exists now.
+        mlflow.log_input(dataset, context=context)
