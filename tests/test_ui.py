@@ -20,8 +20,6 @@ def get(url: str) -> tuple[int, bytes]:
 
 def test_ui_serves_the_store_and_stops_on_ctrl_c(tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    with tracking.start_run(uri, "ui-test", "a run to see"):
-        tracking.log_metrics({"test_mse_h24": 0.5})
     port = free_port()
     ui = subprocess.Popen(
         [sys.executable, "-m", "app.cli", "ui", "--port", str(port), "--tracking-uri", uri],
@@ -34,6 +32,8 @@ def test_ui_serves_the_store_and_stops_on_ctrl_c(tmp_path):
         assert first.startswith(f"MLflow UI: http://127.0.0.1:{port}/"), first + ui.stderr.read()
         status, _ = get(f"http://127.0.0.1:{port}/")
         assert status == 200
+        with tracking.start_run(f"http://127.0.0.1:{port}", "ui-test", "a run to see"):  # through the server
+            tracking.log_metrics({"test_mse_h24": 0.5})
         api = f"http://127.0.0.1:{port}/api/2.0/mlflow/experiments/search?max_results=100"
         names = {e["name"] for e in json.loads(get(api)[1])["experiments"]}
         assert "ui-test" in names

@@ -10,7 +10,7 @@ import optuna
 import pytest
 
 from app import tasks
-from app.tuning import SpaceError, check_space, load_space
+from app.tuning import SpaceError, TuneOptions, check_space, load_space, tune
 
 from .conftest import DEMO, LR, TRIAL, write_space
 
@@ -24,30 +24,28 @@ def run_tune(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
     )
 
 
-def test_two_worker_processes_finish_distinct_trials(tmp_path, store):
+def test_two_worker_processes_finish_distinct_trials(tmp_path, store, capfd):
+    """--workers 2 (as the CLI passes it): two spawned processes on one journal storage."""
     space = write_space(tmp_path, LR, pruner="none")
-    journal = f"journal:{tmp_path / 'study.log'}"
-    sets = [arg for item in [*TRIAL, f"output_dir={store['output_dir']}"] for arg in ("--set", item)]
-    result = run_tune(
-        *("--space", str(space), "--trials", "2", "--workers", "2", "--study", "parallel"),
-        *("--storage", journal, "--tracking-uri", store["tracking_uri"], *sets),
+    journal = tmp_path / "study.log"
+    run = TuneOptions(
+        config=DEMO,
+        space=space,
+        overrides=[*TRIAL, f"output_dir={store['output_dir']}"],
+        trials=2,
+        study="parallel",
+        storage=f"journal:{journal}",
+        workers=2,
+        tracking_uri=store["tracking_uri"],
     )
-    assert result.returncode == 0, result.stderr[-3000:]
-    trials = optuna.load_study(
-        study_name="parallel",
-        storage=optuna.storages.JournalStorage(
-            optuna.storages.journal.JournalFileBackend(str(tmp_path / "study.log"))
-        ),
-    ).trials
-    assert sorted(t.number for t in trials) == [0, 1]
-    assert all(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
+    result = tune(run, echo=print)
+    storage = optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(journal)))
+    trials = optuna.load_study(study_name="parallel", storage=storage).trials
+    assert sorted(t.number for t in trials) == [0, 1] and result.counts == {"complete": 2}
     assert len({t.user_attrs["worker"] for t in trials}) == 2, "each trial ran in its own process"
     assert trials[0].params != trials[1].params
-    assert {line.split("]")[0] for line in result.stdout.splitlines() if "] trial " in line} == {
-        "[worker 0",
-        "[worker 1",
-    }
-    assert "best config: " in result.stdout
+    printed = capfd.readouterr().out.splitlines()
+    assert {line.split("]")[0] for line in printed if "] trial " in line} == {"[worker 0", "[worker 1"}
 
 
 BAD = [

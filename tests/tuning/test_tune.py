@@ -102,15 +102,25 @@ def test_the_best_config_trains_as_it_is(resumed):
     assert trained.checkpoint.is_file() and trained.rows
 
 
-def test_a_pruned_trial_is_pruned_in_the_study_and_in_mlflow(tmp_path, store):
-    """Optuna's MedianPruner through its Lightning callback: a trial with a learning rate too small
-    to learn is worse than the first trial after one epoch and is pruned."""
-    space = write_space(tmp_path, {"optim.lr": {"type": "float", "low": 1.0e-7, "high": 1.0e-2, "log": True}})
+@pytest.fixture(scope="module")
+def pruned(tmp_path_factory):
+    """Two enqueued trials under Optuna's MedianPruner (through its Lightning callback): a learning
+    rate that learns, then one too small to learn, worse than the first after one epoch. The trials
+    log their models and the best is registered."""
+    folder = tmp_path_factory.mktemp("prune")
+    store = make_store(folder)
+    space = write_space(folder, {"optim.lr": {"type": "float", "low": 1.0e-7, "high": 1.0e-2, "log": True}})
     study = optuna.create_study(study_name="prune", storage=store["storage"])
     study.enqueue_trial({"optim.lr": 1.0e-2})
     study.enqueue_trial({"optim.lr": 1.0e-7})
     lines: list[str] = []
-    result = tune(options(store, space, study="prune", trials=2), echo=lines.append)
+    run = options(store, space, study="prune", trials=2, register="memcast-tiny")
+    run.overrides.append("tracking.log_model=true")
+    return store, tune(run, echo=lines.append), lines
+
+
+def test_a_pruned_trial_is_pruned_in_the_study_and_in_mlflow(pruned):
+    store, result, lines = pruned
     assert result.counts == {"complete": 1, "pruned": 1}
     assert [t.state for t in optuna.load_study(study_name="prune", storage=store["storage"]).trials] == [
         TrialState.COMPLETE,
@@ -118,21 +128,18 @@ def test_a_pruned_trial_is_pruned_in_the_study_and_in_mlflow(tmp_path, store):
     ]
     assert lines[-1].startswith("trial 1 pruned: after 1 epoch(s)")
     client = mlflow.MlflowClient(store["tracking_uri"])
-    pruned = client.search_runs(
+    pruned_run = client.search_runs(
         [client.get_run(result.parent_run_id).info.experiment_id], "tags.`optuna.trial` = '1'"
     )[0]
-    assert pruned.data.tags["optuna.state"] == "PRUNED" and pruned.info.status == "KILLED"
+    assert pruned_run.data.tags["optuna.state"] == "PRUNED" and pruned_run.info.status == "KILLED"
 
 
-def test_register_puts_the_best_model_in_the_registry(tmp_path, store):
-    space = write_space(tmp_path, LR, pruner="none")
-    run = options(store, space, study="register", trials=1, register="memcast-tiny")
-    run.overrides.append("tracking.log_model=true")
-    result = tune(run, echo=lambda line: None)
-    assert result.registered == "1"
+def test_register_puts_the_best_model_in_the_registry(pruned):
+    store, result, _ = pruned
+    assert result.registered == "1" and result.best_trial == 0
     mlflow.set_tracking_uri(store["tracking_uri"])
     version = mlflow.MlflowClient().get_model_version("memcast-tiny", "1")
-    assert version.tags["optuna.trial"] == str(result.best_trial)
+    assert version.tags["optuna.trial"] == "0"
     model = mlflow.pyfunc.load_model("models:/memcast-tiny/1")
     frame = pl.read_csv(SAMPLE).to_pandas()
     assert len(model.predict(frame, params={"horizon": 4})) == 4
