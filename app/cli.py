@@ -309,5 +309,12 @@ def demo(
         fail(str(err))
 
 
+# ------------------------------------------------------------ tuning and the dashboard (cli_tune.py)
+
+from app import cli_tune  # noqa: E402 (the commands after the others, in --help too)
+
+app.command("tune")(cli_tune.tune)
+app.command("ui")(cli_tune.ui)
+
 if __name__ == "__main__":
     app()

@@ -4,6 +4,7 @@ holds; the CLI (and tuning, later) reach the task packages through here."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from app import tracking
 from app.forecasting import ExperimentConfig
@@ -31,11 +32,12 @@ def load_experiment(path: str | Path, overrides: list[str] | None = None) -> Con
     return load_config(CONFIGS[task], path, overrides)
 
 
-def train(config: Config) -> TrainResult:
-    """Train `config`'s task as an MLflow run."""
+def train(config: Config, **options: Any) -> TrainResult:
+    """Train `config`'s task as an MLflow run; `options` go to app.training.fit (track, nested,
+    parent_run_id, tags, callbacks)."""
     if isinstance(config, ExperimentConfig):
-        return train_forecaster(config)
-    return train_genome(config)
+        return train_forecaster(config, **options)
+    return train_genome(config, **options)
 
 
 def is_genome_model(reference: str, tracking_uri: str | None = None) -> bool:

@@ -76,6 +76,10 @@ class ExperimentConfig(Experiment):
     model: ModelSection = Field(default_factory=ModelSection)
     evaluation: EvaluationSection = Field(default_factory=EvaluationSection)
 
+    def run_tags(self) -> dict[str, str]:
+        preset = self.model.preset if self.model.kind == "forecaster" else self.model.kind
+        return {"task": self.task, "preset": preset, "dataset": str(self.data.source)}
+
 
 def stream_config(config: ExperimentConfig) -> StreamConfig:
     """The pipeline settings: the data section's `StreamConfig` fields, no calendar features, and

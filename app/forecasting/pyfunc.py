@@ -19,11 +19,13 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 import polars as pl
-from mlflow.models import ModelSignature
+from mlflow.models import ModelSignature, infer_signature
 from mlflow.types import ParamSchema, ParamSpec
 
 import app
 import pipelines
+from pipelines.streams import StreamSeries
+from pipelines.streams.pipeline import OBSERVED
 
 from .module import load_module
 from .predict import forecast
@@ -53,15 +55,35 @@ def _requirements() -> list[str]:
     return pins
 
 
-def log_pyfunc(checkpoint: str | Path, horizon: int, name: str = ARTIFACT) -> Any:
+def input_example(series: StreamSeries, rows: int) -> pl.DataFrame:
+    """The last `rows` rows of the series as the model takes them: the timestamp (ISO text, as in a
+    CSV file) and the channels."""
+    frame = series.frame.drop(OBSERVED).tail(rows)
+    time = frame.columns[0]
+    return frame.with_columns(pl.col(time).dt.to_string("%Y-%m-%dT%H:%M:%S%:z"))
+
+
+def log_pyfunc(
+    checkpoint: str | Path, horizon: int, name: str = ARTIFACT, example: pl.DataFrame | None = None
+) -> Any:
     """Log the checkpoint as a pyfunc model in the active run (memcast's code travels with it).
-    `predict(df, params={"horizon": h})` takes h <= `horizon` (the default)."""
+    `predict(df, params={"horizon": h})` takes h <= `horizon` (the default). With an `example` (see
+    `input_example`), the model's signature (input columns and types, the unique_id / ds / yhat
+    output, the horizon param) is inferred from it and its forecast, and it is the input example."""
     code = [str(Path(app.__file__).parent), str(Path(pipelines.__file__).parent)]
+    params = {"horizon": horizon}
+    signature = ModelSignature(inputs=None, params=ParamSchema([ParamSpec("horizon", "long", horizon)]))
+    sample = None
+    if example is not None:
+        sample = example.to_pandas()
+        output = forecast(load_module(str(checkpoint)), example).to_pandas()
+        signature = infer_signature(sample, output, params=params)
     return mlflow.pyfunc.log_model(
         name=name,
         python_model=MemcastForecaster(),
         artifacts={"checkpoint": str(checkpoint)},
         code_paths=code,
         pip_requirements=_requirements(),
-        signature=ModelSignature(inputs=None, params=ParamSchema([ParamSpec("horizon", "long", horizon)])),
+        signature=signature,
+        input_example=sample,
     )

@@ -110,15 +110,21 @@ def _log(config: ExperimentConfig, result: TrainResult) -> None:
     plot = plot_test_window(result.module, data.series, data.scaled, data.bounds.test, result.output_dir)
     tracking.log_artifact(plot, "plots")
     if config.tracking.log_model:
-        from .pyfunc import log_pyfunc  # imports mlflow.pyfunc (seconds): only a tracked run needs it
+        from .pyfunc import input_example, log_pyfunc  # imports mlflow.pyfunc (seconds): tracked runs only
 
-        log_pyfunc(result.checkpoint, result.module.horizon)
-
-
-FORECAST = Task(build=_build, load=lambda path: load_module(str(path)), test=_test, log=_log)
+        example = input_example(data.series, result.module.lookback)
+        log_pyfunc(result.checkpoint, result.module.horizon, example=example)
 
 
-def train(config: ExperimentConfig, *, track: bool = True, nested: bool = False) -> TrainResult:
+def _frame(datamodule: ForecastDataModule):
+    return datamodule.data.series.frame
+
+
+FORECAST = Task(build=_build, load=lambda path: load_module(str(path)), test=_test, log=_log, frame=_frame)
+
+
+def train(config: ExperimentConfig, *, track: bool = True, **options: Any) -> TrainResult:
     """Fit the configured model and test it (standard protocol on the test part); with `track`, all
-    in one MLflow run (see app.training.fit), plus a plot and a pyfunc model."""
-    return fit(FORECAST, config, track=track, nested=nested)
+    in one MLflow run (see app.training.fit; `options` go to it: nested, parent_run_id, tags,
+    callbacks), plus a plot and a pyfunc model."""
+    return fit(FORECAST, config, track=track, **options)

@@ -95,12 +95,19 @@ class GenomeLMConfig(_GenomeExperiment):
     task: Literal["genome-lm"] = "genome-lm"
     data: GenomeLMData
 
+    def run_tags(self) -> dict[str, str]:
+        return {"task": self.task, "preset": self.model.preset, "dataset": self.data.source}
+
 
 class GenomeClassifyConfig(_GenomeExperiment):
     """A sequence classifier over labelled sequences."""
 
     task: Literal["genome-classify"] = "genome-classify"
     data: GenomeClassifyData
+
+    def run_tags(self) -> dict[str, str]:
+        dataset = self.data.benchmark or self.data.fasta  # BED mode: the FASTA the intervals read
+        return {"task": self.task, "preset": self.model.preset, "dataset": str(dataset)}
 
 
 GenomeConfig = GenomeLMConfig | GenomeClassifyConfig

@@ -110,8 +110,8 @@ def _test(config: GenomeConfig, module: GenomeModule, datamodule: Any) -> list[d
 GENOME = Task(build=_build, load=load_genome_model, test=_test)
 
 
-def train_genome(config: GenomeConfig, *, track: bool = True) -> TrainResult:
+def train_genome(config: GenomeConfig, *, track: bool = True, **options: Any) -> TrainResult:
     """Fit the configured genome model and test it (LM: bits per base on the held-out windows;
     classifier: accuracy on the test split); with `track`, all in one MLflow run (see
-    app.training.fit), tagged with the task."""
-    return fit(GENOME, config, track=track, tags={"task": config.task})
+    app.training.fit; `options` go to it: nested, parent_run_id, tags, callbacks)."""
+    return fit(GENOME, config, track=track, **options)

@@ -29,14 +29,20 @@ class TrackingError(RuntimeError):
     """The tracking store cannot be used; the message is one line naming the URI and the problem."""
 
 
-def resolve_tracking_uri(configured: str | None = None) -> str:
-    """The config's URI, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory."""
+def resolve_uri(configured: str | None, variable: str, file: str) -> str:
+    """`configured`, else $`variable`, else sqlite:///`file` in the working directory: how the
+    MLflow store and the Optuna storage (app.tuning) are found."""
     if configured:
         return configured
-    env = os.environ.get("MLFLOW_TRACKING_URI")
+    env = os.environ.get(variable)
     if env:
         return env
-    return f"sqlite:///{(Path.cwd() / DEFAULT_URI_FILE).as_posix()}"
+    return f"sqlite:///{(Path.cwd() / file).as_posix()}"
+
+
+def resolve_tracking_uri(configured: str | None = None) -> str:
+    """The config's URI, else $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory."""
+    return resolve_uri(configured, "MLFLOW_TRACKING_URI", DEFAULT_URI_FILE)
 
 
 def check_tracking(uri: str, timeout: float = 5.0) -> None:
@@ -96,15 +102,19 @@ def start_run(
     *,
     tags: Mapping[str, str] | None = None,
     nested: bool = False,
+    parent_run_id: str | None = None,
 ) -> Iterator[Any]:
-    """An active MLflow run in `experiment` at `uri` (checked first), ended when the block exits."""
+    """An active MLflow run in `experiment` at `uri` (checked first), ended when the block exits.
+    nested: a child of the active run. parent_run_id: a child of that run, from any process (a
+    tuning trial in a worker)."""
     import mlflow
 
     if not nested:
         check_tracking(uri)
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(experiment)
-    with mlflow.start_run(run_name=run_name, nested=nested, tags=dict(tags or {})) as run:
+    options = dict(run_name=run_name, nested=nested, parent_run_id=parent_run_id, tags=dict(tags or {}))
+    with mlflow.start_run(**options) as run:
         yield run
 
 
@@ -222,3 +232,25 @@ def log_dict(data: Mapping[str, Any], path: str) -> None:
     import mlflow
 
     mlflow.log_dict(dict(data), path)
+
+
+def log_input(source: str, name: str | None = None, *, frame: Any = None, context: str = "training") -> None:
+    """The data set of the active run as an MLflow input: a polars `frame` (with its schema and
+    profile) or, without one, the file or named data set `source` alone."""
+    import mlflow
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.data.sources import LocalArtifactDatasetSource
+
+    path = Path(source)
+    uri = path.resolve().as_posix() if path.exists() else str(source)
+    name = name or (path.stem if path.exists() else str(source))
+    if frame is not None:
+        dataset = mlflow.data.from_polars(frame, source=LocalArtifactDatasetSource(uri), name=name)
+    else:
+        dataset = MetaDataset(LocalArtifactDatasetSource(uri), name=name)
+    try:
+        mlflow.log_input(dataset, context=context)
+    except mlflow.exceptions.MlflowException:
+        # Two processes logging the same data set at once (tuning workers) can both try to create
+        # it: MLflow looks it up, then inserts, and one insert fails. The data set exists now.
+        mlflow.log_input(dataset, context=context)

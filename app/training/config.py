@@ -83,6 +83,11 @@ class Experiment(BaseModel):
     trainer: TrainerConfig = Field(default_factory=TrainerConfig)
     tracking: TrackingSection = Field(default_factory=TrackingSection)
 
+    def run_tags(self) -> dict[str, str]:
+        """The tags every run of this config carries (task, preset, dataset: DESIGN.md, conventions);
+        each task's config names its own."""
+        return {}
+
 
 def _message(error: dict[str, Any]) -> str:
     if error["type"] == "extra_forbidden":

@@ -164,13 +164,21 @@ def fit_to_checkpoint(
     tracking_uri: str | None = None,
     monitor: str = "val_loss",
     mode: Literal["min", "max"] = "min",
+    callbacks: list[Callback] | None = None,
 ) -> tuple[Path, Path]:
     """Fit with `build_trainer` under output_root/name/<run id or time stamp>; returns the best
     checkpoint (the last when nothing was monitored) and that folder. A copy of the checkpoint goes to
-    output_root/name/latest.ckpt, a stable path to the newest model of the experiment."""
+    output_root/name/latest.ckpt, a stable path to the newest model of the experiment. `callbacks`
+    join the house ones (e.g. a tuning trial's pruning callback)."""
     output_dir = Path(output_root) / name / (run_id or time.strftime("%Y%m%d-%H%M%S"))
     trainer = build_trainer(
-        config, output_dir=output_dir, monitor=monitor, mode=mode, run_id=run_id, tracking_uri=tracking_uri
+        config,
+        output_dir=output_dir,
+        monitor=monitor,
+        mode=mode,
+        run_id=run_id,
+        tracking_uri=tracking_uri,
+        callbacks=callbacks,
     )
     trainer.fit(module, datamodule=datamodule)
     callback = trainer.checkpoint_callback
