@@ -84,7 +84,7 @@ class Setting:
     chunk: int = 16
     memory_norm: bool | None = None  # None: the preset's memory output form; else memory.norm
     rule: str = "stable"  # the memory's update rule, a name of MEMORY_RULES
-    write_gate: str | None = None  # memory.write_gate: hard, sigmoid, or None (the preset's default)
+    write_gate: str | None = None  # memory.write_gate: hard, sigmoid, or None (the default, sigmoid)
     alpha_bias: float | None = None  # initial bias of the forget gate (None: NeuralMemory's default)
     theta_bias: float | None = None  # initial bias of the inner learning rate (None: the default)
     write_penalty: float = 0.0  # weight of the mean theta / theta_max in the training loss
@@ -513,7 +513,7 @@ def heading(setting: Setting, presets: list[str], task: RecallTask) -> str:
         f"Long-context recall: d_model {setting.d_model}, {setting.n_layers} layers, attention window "
         f"{setting.window} (swa, MAG, MAL), MAC segment {setting.segment}, memory chunk {setting.chunk}"
         + ("" if setting.memory_norm is None else f", memory.norm {str(setting.memory_norm).lower()}")
-        + f", update rule {setting.rule}, write gate {setting.write_gate or 'per preset'}"
+        + f", update rule {setting.rule}, write gate {setting.write_gate or 'sigmoid'}"
         + ("" if setting.alpha_bias is None else f", forget-gate bias init {setting.alpha_bias}")
         + ("" if setting.theta_bias is None else f", learning-rate-gate bias init {setting.theta_bias}")
         + (f", write penalty {setting.write_penalty}" if setting.write_penalty else "")
@@ -584,7 +584,7 @@ def main(argv: list[str] | None = None) -> None:
         choices=["sigmoid", "hard"],
         default=None,
         help="memory.write_gate: the inner learning rate's gate (hard: hardsigmoid, which can close "
-        "exactly; sigmoid: the papers'; default: each preset's)",
+        "exactly; sigmoid: the papers', the default)",
     )
     parser.add_argument(
         "--alpha-bias",

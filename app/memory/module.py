@@ -33,22 +33,14 @@ torch.serialization.add_safe_globals([NeuralMemoryState])
 WRITE_GATE_FORMS = {"sigmoid": torch.sigmoid, "hard": F.hardsigmoid}
 
 
-def default_write_gate(spec: MemorySpec) -> str:
-    """The gate a memory gets when none is asked for: hard for linear retention (none, decay), sigmoid
-    for Moneta's lq and Memora's simplex retention. Measured, one seed each, on long-context recall:
-    the hard gate took Titans LMM from 53.5% to 100% at 64x the training length and Yaad from 64.1% to
-    80.5%, but Moneta fell from 38.7% to 26.2% and Memora stopped learning (11.7% at 1x)."""
-    return "sigmoid" if spec.retention in ("lq", "simplex") else "hard"
-
-
 class NeuralMemory(nn.Module):
     """A long-term memory layer: x (B, T, d_model) -> y (B, T, d_model), streaming with a state.
 
     q, k, v come from one projection, each channel through a short causal depthwise convolution and
     SiLU; q and k are L2-normalised per head. The gates are per token and per head:
-    theta = theta_max * hardsigmoid (`write_gate="hard"`) or sigmoid (the papers'; None picks
-    `default_write_gate`) (the inner learning rate; theta_max defaults to 1 / chunk_size; with
-    `momentum_bounded_step`, times (1 - eta)),
+    theta = theta_max * sigmoid (the papers', the default) or hardsigmoid (`write_gate="hard"`) (the
+    inner learning rate; theta_max defaults to 1 / chunk_size; with `momentum_bounded_step`, times
+    (1 - eta)),
     eta = sigmoid (momentum), alpha = sigmoid (forget), delta = softplus (Huber threshold).
     The initial memory W_0 is a learned parameter; everything here is trained by the outer loop,
     while the memory's weights learn inside the forward.
@@ -85,10 +77,9 @@ class NeuralMemory(nn.Module):
         theta_max: float | None = None,
         mode: str = "chunked",
         momentum_bounded_step: bool | None = None,
-        write_gate: str | None = None,
+        write_gate: str = "sigmoid",
     ):
         super().__init__()
-        write_gate = default_write_gate(spec) if write_gate is None else write_gate
         if write_gate not in WRITE_GATE_FORMS:
             raise ValueError(
                 f"NeuralMemory.write_gate: expected one of {', '.join(WRITE_GATE_FORMS)}; got {write_gate!r}"

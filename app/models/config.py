@@ -73,8 +73,8 @@ class MemoryConfig(BaseModel):
         memory has momentum (NeuralMemory resolves it). The papers' plain rule: `MEMORY_RULES["plain"]`.
     write_gate: the form of the inner learning rate's gate: "hard" (hardsigmoid, exactly 0 below -3, so
         a token not written leaves the memory unchanged however long the stream) or "sigmoid" (the
-        papers'); None (the default): hard for linear retention, sigmoid for Moneta and Memora
-        (`app.memory.module.default_write_gate`, which says what was measured).
+        papers', the default: the hard gate helped some presets on long-context recall and hurt others,
+        README "Long-context recall").
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -92,7 +92,7 @@ class MemoryConfig(BaseModel):
     step_norm: Literal["none", "nlms"] = "nlms"
     renorm: bool = True
     momentum_bounded_step: bool | None = None
-    write_gate: Literal["sigmoid", "hard"] | None = None
+    write_gate: Literal["sigmoid", "hard"] = "sigmoid"
 
     @field_validator("preset")
     @classmethod

@@ -101,10 +101,12 @@ def load_series(source: Source, config: StreamConfig | None = None) -> StreamSer
         targets, covariates = table.targets, table.covariates
     channels = targets + covariates
     _check_channels_have_values(table, frame, channels)
-    notes.announce(
-        "pipelines.streams",
-        f"{where_file}: targets {', '.join(targets)}; covariates {', '.join(covariates) or 'none'}",
-    )
+    # Only for a file the user named, not a frame memcast passes itself (an MLflow input example).
+    if table.path is not None:
+        notes.announce(
+            "pipelines.streams",
+            f"{where_file}: targets {', '.join(targets)}; covariates {', '.join(covariates) or 'none'}",
+        )
 
     freq = config.freq or infer_freq(frame[ts])
     if freq is None:

@@ -119,16 +119,7 @@ def test_unknown_write_gate():
         NeuralMemory(16, MemorySpec.preset("titans", dim_key=8, dim_value=8), heads=1, write_gate="step")
 
 
-@pytest.mark.parametrize(
-    ("preset", "gate"),
-    [
-        ("titans", "hard"),
-        ("yaad", "hard"),
-        ("gated_deltanet", "hard"),
-        ("moneta", "sigmoid"),
-        ("memora", "sigmoid"),
-    ],
-)
-def test_default_write_gate_per_retention(preset, gate):
-    # No gate asked for: the measured choice per retention form (see default_write_gate).
-    assert NeuralMemory(16, MemorySpec.preset(preset, dim_key=8, dim_value=8), heads=1).write_gate == gate
+@pytest.mark.parametrize("preset", ["titans", "yaad", "moneta", "memora"])
+def test_default_write_gate_is_the_papers_sigmoid(preset):
+    memory = NeuralMemory(16, MemorySpec.preset(preset, dim_key=8, dim_value=8), heads=1)
+    assert memory.write_gate == "sigmoid"
