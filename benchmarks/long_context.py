@@ -84,7 +84,7 @@ class Setting:
     chunk: int = 16
     memory_norm: bool | None = None  # None: the preset's memory output form; else memory.norm
     rule: str = "stable"  # the memory's update rule, a name of MEMORY_RULES
-    write_gate: str | None = None  # memory.write_gate: hard, sigmoid, or None (the default, sigmoid)
+    write_gate: str = "sigmoid"  # memory.write_gate: the inner learning rate's gate, sigmoid or hard
     alpha_bias: float | None = None  # initial bias of the forget gate (None: NeuralMemory's default)
     theta_bias: float | None = None  # initial bias of the inner learning rate (None: the default)
     write_penalty: float = 0.0  # weight of the mean theta / theta_max in the training loss
@@ -146,7 +146,7 @@ def backbone_config(
     chunk: int,
     memory_norm: bool | None = None,
     rule: str = "stable",
-    write_gate: str | None = None,
+    write_gate: str = "sigmoid",
 ) -> BackboneConfig:
     """The benchmark's config of a preset: its overrides, the sizes, and the attention window.
 
@@ -157,7 +157,7 @@ def backbone_config(
     fields: dict[str, Any] = dict(d_model=d_model, n_layers=n_layers, window=window, **overrides)
     memory: dict[str, Any] = {
         **MEMORY_RULES[rule],
-        **({} if write_gate is None else {"write_gate": write_gate}),
+        "write_gate": write_gate,
         **({} if memory_norm is None else {"norm": memory_norm}),
     }
     if preset == "titans-mac":
@@ -513,7 +513,7 @@ def heading(setting: Setting, presets: list[str], task: RecallTask) -> str:
         f"Long-context recall: d_model {setting.d_model}, {setting.n_layers} layers, attention window "
         f"{setting.window} (swa, MAG, MAL), MAC segment {setting.segment}, memory chunk {setting.chunk}"
         + ("" if setting.memory_norm is None else f", memory.norm {str(setting.memory_norm).lower()}")
-        + f", update rule {setting.rule}, write gate {setting.write_gate or 'sigmoid'}"
+        + f", update rule {setting.rule}, write gate {setting.write_gate}"
         + ("" if setting.alpha_bias is None else f", forget-gate bias init {setting.alpha_bias}")
         + ("" if setting.theta_bias is None else f", learning-rate-gate bias init {setting.theta_bias}")
         + (f", write penalty {setting.write_penalty}" if setting.write_penalty else "")
@@ -582,7 +582,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--write-gate",
         choices=["sigmoid", "hard"],
-        default=None,
+        default="sigmoid",
         help="memory.write_gate: the inner learning rate's gate (hard: hardsigmoid, which can close "
         "exactly; sigmoid: the papers', the default)",
     )

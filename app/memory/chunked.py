@@ -118,9 +118,8 @@ MAX_READ_BLOCK = 32
 
 def read_block(spec: MemorySpec, batch: int, heads: int) -> int:
     """How many full chunks `_batched_reads` takes at once (1 to MAX_READ_BLOCK)."""
-    widest = max(out * inp for out, inp in spec.weight_shapes())
     if spec.read == "token" and spec.retention in ("lq", "simplex"):
-        per_chunk = widest * spec.chunk_size  # each token's R_j
+        per_chunk = max(out * inp for out, inp in spec.weight_shapes()) * spec.chunk_size  # each token's R_j
     else:
         per_chunk = (spec.chunk_size + max(max(shape) for shape in spec.weight_shapes())) * spec.chunk_size
     return max(1, min(MAX_READ_BLOCK, READ_BUDGET // (batch * heads * per_chunk)))
@@ -218,9 +217,12 @@ def _batched_reads(spec: MemorySpec, reads: list[_ChunkRead]) -> Tensor:
         return None if per_chunk[0] is None else [fold(layer) for layer in zip(*per_chunk, strict=True)]
 
     raw, velocity, w0, inputs, errors, qc, coefficients = zip(*reads, strict=True)
-    folded = ChunkCoefficients(
-        *(None if field[0] is None else fold(field) for field in zip(*coefficients, strict=True))
+    # Only the fields `_read` uses: the momentum's own rows (momentum_keep, momentum_writes) feed the
+    # write alone, which is already made.
+    raw_keep, momentum_to_raw, raw_writes = (
+        None if field[0] is None else fold(field) for field in list(zip(*coefficients, strict=True))[:3]
     )
+    folded = ChunkCoefficients(raw_keep, momentum_to_raw, raw_writes, None, None)
     out = _read(
         spec, fold_layers(raw), fold_layers(velocity), fold_layers(w0),
         inputs=fold_layers(inputs), errors=fold_layers(errors), qc=fold(qc), coefficients=folded,
