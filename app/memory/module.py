@@ -150,6 +150,7 @@ class NeuralMemory(nn.Module):
         pending = {
             name: torch.zeros_like(t) if name in self.WRITE_GATES else t for name, t in state.pending.items()
         }
+        # Without `running`: the token steps' cached writes used the gates before they were zeroed.
         return MemoryState(state.weights, state.momentum, state.position, pending)
 
     def forward(self, x: Tensor, state: NeuralMemoryState | None = None) -> tuple[Tensor, NeuralMemoryState]:

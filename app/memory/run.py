@@ -10,6 +10,7 @@ from .chunked import run_chunked
 from .reference import run_reference
 from .spec import MemorySpec
 from .state import MemoryState
+from .token_step import run_token_steps, takes_token_steps
 
 MODES = {"chunked": run_chunked, "reference": run_reference}
 
@@ -97,11 +98,15 @@ def run_memory(
     Calling it on consecutive pieces with the returned state gives the same outputs and final state
     as one call on the whole sequence, for any split points: chunk boundaries are counted from the
     start of the stream, and the tokens of an unfinished chunk are carried in `state.pending`.
+    A call shorter than a chunk, without autograd, takes token steps (token_step.py): the same
+    result, without re-running the unfinished chunk.
     """
     validate_inputs(spec, q, k, v, gates, state, mode)
     if k.shape[2] == 0:
         return v.new_zeros(v.shape), state
     gates = {name: gates[name] for name in spec.gates_used()}
+    if mode == "chunked" and takes_token_steps(spec, (q, k, v, *gates.values(), *state.weights), k.shape[2]):
+        return run_token_steps(spec, q, k, v, gates, state)
     carried = 0
     if state.pending is not None:
         # Rejoin the unfinished chunk: its tokens' writes are computed with the new ones. Their

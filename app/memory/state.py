@@ -41,6 +41,17 @@ class StreamState:
 
 
 @dataclass
+class RunningChunk(StreamState):
+    """The unfinished chunk as token steps carry it (token_step.py): `raw` and `velocity`, the raw
+    weights and momentum after the pending tokens' writes, and `start`, the applied weights at the
+    chunk's start, where its gradients are taken."""
+
+    raw: list[Tensor]
+    velocity: list[Tensor] | None
+    start: list[Tensor]
+
+
+@dataclass
 class MemoryState(StreamState):
     """The memory between calls.
 
@@ -52,12 +63,15 @@ class MemoryState(StreamState):
     pending: keys, values and gates of the tokens after the last chunk boundary (fewer than
         chunk_size). Their outputs were already returned; their write happens once their chunk is
         complete, because every gradient of a chunk is taken at the chunk's starting state.
+    running: after token steps, their writes so far (`RunningChunk`), so the next token step need
+        not redo them; None otherwise. It is derived from `pending` and may be dropped.
     """
 
     weights: list[Tensor]
     momentum: list[Tensor] | None = None
     position: int = 0
     pending: dict[str, Tensor] | None = field(default=None)
+    running: RunningChunk | None = None
 
     @classmethod
     def initial(
@@ -102,4 +116,4 @@ class MemoryState(StreamState):
 
 
 # Lets `torch.load(..., weights_only=True)` (the default) read saved states back.
-torch.serialization.add_safe_globals([MemoryState])
+torch.serialization.add_safe_globals([MemoryState, RunningChunk])

@@ -1,0 +1,100 @@
+"""Token steps: the memory one token at a time, for inference that reads a token and then acts on it
+(sampling a genome, a daemon's next record).
+
+The chunked path takes every gradient of a chunk at the chunk's starting weights, so a call of one
+token in the middle of a chunk re-runs the whole unfinished chunk: its p pending tokens' forward,
+errors and writes, O(p) work for one token. Here the state instead carries `RunningChunk`, the raw
+weights and momentum after the pending tokens' writes, and a token costs one forward and one
+rank-one write per layer at the chunk's starting weights, then its read. That is the reference's
+recurrence (reference.py) with the inner gradient in closed form (the chunked path's `inner_errors`),
+so the outputs and state equal both other paths' (tests/memory/test_token_step.py).
+
+Only for inference: no outer-loop gradient flows through a token step, so `run_memory` takes it
+only when autograd is off (or nothing requires grad) and the call is shorter than a chunk.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from .functional import (
+    applied_weights,
+    inner_errors,
+    keep_factor,
+    memory_forward,
+    mlp_forward,
+    renormalised,
+    scaled_errors,
+    step_scales,
+)
+from .spec import MemorySpec
+from .state import MemoryState, RunningChunk
+
+
+def takes_token_steps(spec: MemorySpec, tensors: tuple[Tensor, ...], length: int) -> bool:
+    """Whether `run_memory` serves this call by token steps: shorter than a chunk, and no outer
+    gradient is wanted (a token step has no backward)."""
+    if length >= spec.chunk_size:
+        return False
+    return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
+
+
+def run_token_steps(
+    spec: MemorySpec, q: Tensor, k: Tensor, v: Tensor, gates: dict[str, Tensor], state: MemoryState
+) -> tuple[Tensor, MemoryState]:
+    """Read and write `k.shape[2]` tokens one at a time from `state`; the same outputs and state as
+    `run_memory`'s chunked path, whatever the split."""
+    running = state.running if state.pending is not None else None
+    if state.pending is not None and running is None:
+        # A chunked call left these tokens pending: write them once, without their reads.
+        running = _fresh(spec, state)
+        for t in range(state.pending["k"].shape[2]):
+            running = _write(spec, running, _token(state.pending, t))
+    weights, momentum, pending = state.weights, state.momentum, state.pending
+    outputs = []
+    for t in range(k.shape[2]):
+        token = _token({"k": k, "v": v, **gates}, t)
+        if running is None:
+            running = _fresh(spec, MemoryState(weights, momentum))
+        running = _write(spec, running, token)
+        read_at = applied_weights(spec, running.raw) if spec.read == "token" else running.start
+        outputs.append(memory_forward(spec, read_at, q[:, :, t : t + 1]))
+        pending = token if pending is None else {n: torch.cat([pending[n], token[n]], dim=2) for n in pending}
+        if pending["k"].shape[2] == spec.chunk_size:  # the chunk is complete: its boundary
+            weights, momentum = renormalised(spec, running.raw, weights), running.velocity
+            pending, running = None, None
+    new_state = MemoryState(weights, momentum, state.position + k.shape[2], pending, running)
+    return torch.cat(outputs, dim=2), new_state
+
+
+def _fresh(spec: MemorySpec, state: MemoryState) -> RunningChunk:
+    """A chunk with nothing written yet, starting from `state`'s boundary."""
+    return RunningChunk(list(state.weights), state.momentum, applied_weights(spec, state.weights))
+
+
+def _token(sequence: dict[str, Tensor], t: int) -> dict[str, Tensor]:
+    """Token t of a (B, H, T, ...) dict, its token axis kept: (B, H, 1, d) keys and values, (B, H, 1)
+    gates."""
+    return {name: tensor[:, :, t : t + 1] for name, tensor in sequence.items()}
+
+
+def _write(spec: MemorySpec, running: RunningChunk, token: dict[str, Tensor]) -> RunningChunk:
+    """One token's write: its gradient e_l x_l^T at the chunk's starting weights, normalised, through
+    momentum and retention onto the raw weights after the chunk's earlier tokens."""
+    inputs, pre = mlp_forward(spec, running.start, token["k"])
+    errors = inner_errors(spec, running.start, pre, token["k"], token["v"], token.get("delta"))
+    errors = scaled_errors(errors, step_scales(spec, inputs))
+    grads = [e.transpose(-1, -2) @ x for e, x in zip(errors, inputs, strict=True)]  # (B, H, out, in)
+    lr = token["theta"].unsqueeze(-1)
+    velocity = running.velocity
+    if velocity is not None:
+        eta = token["eta"].unsqueeze(-1)
+        velocity = [eta * s - lr * g for s, g in zip(velocity, grads, strict=True)]
+        updates = velocity
+    else:
+        updates = [-lr * g for g in grads]
+    keep = keep_factor(spec, token)
+    kept = running.raw if keep is None else [keep.unsqueeze(-1) * r for r in running.raw]
+    raw = [r + u for r, u in zip(kept, updates, strict=True)]
+    return RunningChunk(raw, velocity, running.start)
