@@ -75,8 +75,7 @@ class ShortCausalConv(nn.Module):
         if x.shape[1] < self.kernel:
             # A few tokens (a decoding step): the taps as products. conv1d's set-up costs more than
             # the product (one token of 96 channels, 1 thread: conv1d alone 47 us, this call 27 us).
-            length, taps = x.shape[1], self.weight[:, 0]
-            y = sum(history[:, j : j + length] * taps[:, j] for j in range(self.kernel))
+            y = (history.unfold(1, self.kernel, 1) * self.weight[:, 0]).sum(-1)  # (B, T, channels)
             y = y if self.bias is None else y + self.bias
         else:
             y = F.conv1d(history.transpose(1, 2), self.weight, self.bias, groups=self.channels)

@@ -84,17 +84,18 @@ def _write(spec: MemorySpec, running: RunningChunk, token: dict[str, Tensor]) ->
     momentum and retention onto the raw weights after the chunk's earlier tokens."""
     inputs, pre = mlp_forward(spec, running.start, token["k"])
     errors = inner_errors(spec, running.start, pre, token["k"], token["v"], token.get("delta"))
-    errors = scaled_errors(errors, step_scales(spec, inputs))
-    grads = [e.transpose(-1, -2) @ x for e, x in zip(errors, inputs, strict=True)]  # (B, H, out, in)
-    lr = token["theta"].unsqueeze(-1)
+    # -theta folded into the errors: the step -theta e_l x_l^T is one product per layer.
+    lr = -token["theta"].unsqueeze(-1)
+    errors = [lr * e for e in scaled_errors(errors, step_scales(spec, inputs))]
+    updates = [e.transpose(-1, -2) @ x for e, x in zip(errors, inputs, strict=True)]  # (B, H, out, in)
     velocity = running.velocity
-    if velocity is not None:
+    if velocity is not None:  # S = eta S - theta g
         eta = token["eta"].unsqueeze(-1)
-        velocity = [eta * s - lr * g for s, g in zip(velocity, grads, strict=True)]
+        velocity = [torch.addcmul(u, eta, s) for s, u in zip(velocity, updates, strict=True)]
         updates = velocity
-    else:
-        updates = [-lr * g for g in grads]
     keep = keep_factor(spec, token)
-    kept = running.raw if keep is None else [keep.unsqueeze(-1) * r for r in running.raw]
-    raw = [r + u for r, u in zip(kept, updates, strict=True)]
+    if keep is None:
+        raw = [r + u for r, u in zip(running.raw, updates, strict=True)]
+    else:  # R = (1 - alpha) R + update
+        raw = [torch.addcmul(u, keep.unsqueeze(-1), r) for r, u in zip(running.raw, updates, strict=True)]
     return RunningChunk(raw, velocity, running.start)
