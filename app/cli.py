@@ -2,7 +2,9 @@
 where the task depends on the config or the model) and prints; bad input is one line, exit status 2.
 
 Each command imports what it runs inside itself, on purpose: torch, Lightning, MLflow and polars take
-seconds to import, and `memcast version`, `--help` and `memcast data list` need none of them."""
+seconds to import, and `memcast version`, `--help` and `memcast data list` need none of them. What a
+command can check first it checks before them: its inputs (app.checks) and its config
+(app.experiments, which imports pydantic and yaml only)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,17 @@ from typing import Annotated
 import typer
 
 from app import __version__
-from app.cli_data import CacheDir, Threads, Verbose, check, data_app, fail, memory_app, setup
+from app.cli_data import (
+    CacheDir,
+    Threads,
+    Verbose,
+    check,
+    data_app,
+    experiment_config,
+    fail,
+    memory_app,
+    setup,
+)
 
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="memcast: forecasting with neural long-term memory."
@@ -37,10 +49,10 @@ URI_HELP = "MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///m
 
 def _user_errors():
     """The error types that are the user's to fix: reported in one line, exit status 2."""
+    from app.experiments import ConfigError
     from app.forecasting import ForecastError
     from app.memory import MemoryDiverged
     from app.tracking import TrackingError
-    from app.training import ConfigError
     from pipelines.errors import InputError
 
     return (ConfigError, ForecastError, InputError, TrackingError, MemoryDiverged)
@@ -64,10 +76,10 @@ def train(
     setup(verbose, threads, cache_dir)
     _require_file(config, "config")
     overrides = [*(overrides or []), *([f"trainer.threads={threads}"] if threads else [])]
+    experiment = experiment_config(config, overrides)
     try:
         from app import tasks
 
-        experiment = tasks.load_experiment(config, overrides)
         result = tasks.train(experiment)
     except _user_errors() as err:
         fail(str(err))
@@ -300,11 +312,11 @@ def demo(
     setup(verbose, threads)
     _require_file(config, "config")
     overrides = [*(overrides or []), *([f"trainer.threads={threads}"] if threads else [])]
+    experiment = experiment_config(config, overrides)
     try:
         from app.forecasting.demo import run_demo, with_bundled_data
-        from app.tasks import load_experiment
 
-        run_demo(with_bundled_data(load_experiment(config, overrides)), echo=typer.echo)
+        run_demo(with_bundled_data(experiment), echo=typer.echo)
     except _user_errors() as err:
         fail(str(err))
 

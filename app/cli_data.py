@@ -57,6 +57,18 @@ def check(run, *args):
         fail(str(err))
 
 
+def experiment_config(config: Path, overrides: list[str]):
+    """The experiment config of `config` with the `--set` overrides, every field checked; a bad one
+    is the usual one line and exit 2. app.experiments imports pydantic and yaml only, so this comes
+    before the command imports torch, Lightning or MLflow (within a second or two)."""
+    from app.experiments import ConfigError, load_experiment
+
+    try:
+        return load_experiment(config, overrides)
+    except ConfigError as err:
+        fail(str(err))
+
+
 @memory_app.command("presets")
 def memory_presets() -> None:
     """List the memory presets and their MIRAS choices (structure, bias, retention, algorithm)."""

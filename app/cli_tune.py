@@ -9,6 +9,8 @@ from typing import Annotated
 
 import typer
 
+from app.cli_data import experiment_config
+
 PRUNERS = ("median", "hyperband", "none")
 
 
@@ -62,6 +64,7 @@ def tune(
         _fail(f"{config}: no such config file")
     if pruner is not None and pruner not in PRUNERS:
         _fail(f"--pruner {pruner!r}: expected one of {', '.join(PRUNERS)}")
+    experiment_config(config, overrides or [])  # a bad field fails before Optuna and torch load
     try:
         from app.tuning import USER_ERRORS, TuneOptions
         from app.tuning import tune as run_tune

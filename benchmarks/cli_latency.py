@@ -3,10 +3,11 @@ samples.
 
     .venv/bin/python benchmarks/cli_latency.py [--repeats 7] [--length 2000] [--prefix 10000]
 
-1. Time to the first error: `memcast forecast --genome <sample> --region <bad>` in a fresh
-   interpreter (the whole command: start-up, imports, the check), for an unknown record and for a
-   region outside the record, with a real checkpoint; `memcast version` is the start-up floor.
-   Target (issue 19): within 2 s.
+1. Time to the first error, in a fresh interpreter (the whole command: start-up, imports, the
+   check): `memcast forecast --genome <sample> --region <bad>` for an unknown record and for a region
+   outside the record, with a real checkpoint; `memcast train <config>` of a config with an unknown
+   field (configs/experiments/genome-lm.yaml with `model.backbone_size: 8` added); `memcast version`
+   is the start-up floor. Target (issue 19): within 2 s.
 2. Sampling: a genome LM of the shipped config (configs/experiments/genome-lm.yaml: Titans LMM,
    d_model 32, 2 layers, chunk 16; trained here for a few steps, as the speed does not depend on the
    weights) reads a `--prefix`-base region as a stream, then samples `--length` bases, one token
@@ -62,23 +63,26 @@ def train_checkpoint(folder: Path) -> Path:
     return folder / "genome-lm" / "latest.ckpt"
 
 
-def error_latency(checkpoint: Path, uri: str, repeats: int) -> dict[str, list[float]]:
+def error_latency(checkpoint: Path, uri: str, repeats: int, folder: Path) -> dict[str, list[float]]:
+    region = ["forecast", "--model", str(checkpoint), "--genome", str(FASTA), "--tracking-uri", uri]
+    bad_config = folder / "bad-field.yaml"
+    config = (ROOT / "configs/experiments/genome-lm.yaml").read_text()
+    bad_config.write_text(config.replace("\nmodel:\n", "\nmodel:\n  backbone_size: 8\n", 1))
     cases = {
-        "unknown record": "chr9:1-100",
-        "region outside the record": f"{RECORD}:49901-50001",
+        "unknown record": [*region, "--region", "chr9:1-100"],
+        "region outside the record": [*region, "--region", f"{RECORD}:49901-50001"],
+        "config field unknown (train)": ["train", str(bad_config), f"--set=output_dir={folder}"],
     }
     times: dict[str, list[float]] = {"memcast version (start-up floor)": []}
     for _ in range(repeats):
         times["memcast version (start-up floor)"].append(memcast("version")[0])
-    for name, region in cases.items():
+    for name, args in cases.items():
         times[name] = []
         for _ in range(repeats):
-            seconds, done = memcast(
-                "forecast", "--model", str(checkpoint), "--genome", str(FASTA), "--region", region,
-                "--tracking-uri", uri,
-            )  # fmt: skip
+            seconds, done = memcast(*args)
             assert done.returncode == 2 and done.stderr.startswith("error: "), done.stderr
             times[name].append(seconds)
+    assert "model.backbone_size: unknown field" in done.stderr, done.stderr
     return times
 
 
@@ -127,7 +131,7 @@ def main() -> None:
         folder = Path(tmp)
         uri = f"sqlite:///{folder / 'mlflow.db'}"
         checkpoint = train_checkpoint(folder)
-        errors = error_latency(checkpoint, uri, args.repeats)
+        errors = error_latency(checkpoint, uri, args.repeats, folder)
         speeds = sampling_speed(checkpoint, args.prefix, args.length, args.repeats)
         command = []
         for seed in range(3):

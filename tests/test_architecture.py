@@ -143,3 +143,21 @@ def test_task_packages_do_not_import_each_other():
     pairs = [("app.forecasting", "app.genomics"), ("app.genomics", "app.forecasting")]
     bad = {(n, o) for a, b in pairs for n in graph() if within(n, a) for o in graph()[n] if within(o, b)}
     assert not bad, f"one task package imports the other: {sorted(bad)}"
+
+
+def test_the_experiment_configs_import_without_torch():
+    """A command checks its config before it imports torch (issue 19): nothing app.experiments
+    imports, its parent packages' __init__ included, imports torch, Lightning, MLflow or Optuna."""
+    seen: set[str] = set()
+    todo = ["app.experiments"]
+    while todo:
+        name = todo.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        parents = [".".join(name.split(".")[:i]) for i in range(1, name.count(".") + 1)]
+        todo.extend([*graph()[name], *(p for p in parents if p in modules())])
+    heavy = ("torch", "lightning", "mlflow", "optuna", "polars")
+    bad = sorted((name, lib) for name in seen for lib in third_party(name) if lib in heavy)
+    assert not bad, f"app.experiments imports what loads slowly: {bad}"
+    assert {"app.models.config", "app.models", "app.memory.spec", "app.memory"} <= seen

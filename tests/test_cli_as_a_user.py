@@ -187,10 +187,6 @@ def test_forecast_is_written_in_the_inputs_timestamp_format(session):
 
 def test_errors_found_before_the_model_loads_come_before_it(session, tmp_path):
     checkpoint, csv = session["genome"], SAMPLES / "vic_elec_sample.csv"
-    bad = tmp_path / "bad.yaml"
-    demo = (ROOT / "configs/experiments/demo.yaml").read_text()
-    bad.write_text(demo.replace("  patch_len: 8", "  patch_len: 8\n  patch_size: 8").replace(
-        "data/samples/vic_elec_sample.csv", str(csv)))  # fmt: skip
     model = ["--model", str(checkpoint)]
     cases = [
         (["forecast", *model, "--genome", str(FASTA), "--region", "chr9:1-100"], "no record named 'chr9'"),
@@ -215,13 +211,42 @@ def test_errors_found_before_the_model_loads_come_before_it(session, tmp_path):
             ["forecast", "--model", str(tmp_path / "gone.ckpt"), "--genome", str(FASTA), "--region", RECORD],
             "gone.ckpt: no such checkpoint file",
         ),  # fmt: skip
-        (["train", str(bad), "--set", f"output_dir={tmp_path}"], "bad.yaml: model.patch_size: unknown field"),
     ]
     outputs, steps = run_session(tmp_path, [args for args, _ in cases], watch=[checkpoint, csv])
     for (args, expected), output, step in zip(cases, outputs, steps, strict=True):
         errors = [line for line in output.splitlines() if line.startswith("error: ")]
         assert step["status"] == 2 and len(errors) == 1 and expected in errors[0], (args, output)
         assert step["opened"] == [], (args, step)  # neither the checkpoint nor the data file was read
-    # ... and the genome and file errors before torch was even imported (so within a second or two)
-    assert [s["torch"] for s in steps] == [False] * 7 + [True]
+    # ... and before torch was even imported (so within a second or two)
+    assert [s["torch"] for s in steps] == [False] * len(cases)
+
+
+def test_a_bad_config_field_fails_before_torch_is_imported(tmp_path):
+    """A config field that is unknown, of the wrong type or out of range is a one-line error (exit 2)
+    before the data is read and before torch is imported, for train, demo and tune alike."""
+    csv = SAMPLES / "vic_elec_sample.csv"
+    demo = (ROOT / "configs/experiments/demo.yaml").read_text().replace(
+        "data/samples/vic_elec_sample.csv", str(csv))  # fmt: skip
+    bad, good = tmp_path / "bad.yaml", tmp_path / "demo.yaml"
+    bad.write_text(demo.replace("  patch_len: 8", "  patch_len: 8\n  patch_size: 8"))
+    good.write_text(demo)
+    genome = str(ROOT / "configs/experiments/genome-lm.yaml")
+    out = f"--set=output_dir={tmp_path}"
+    cases = [
+        (["train", str(bad), out], "bad.yaml: model.patch_size: unknown field"),
+        (["train", str(good), out, "--set", "trainer.max_epochs=0"], "trainer.max_epochs: Input should be"),
+        (["train", str(good), out, "--set", "model.lookback=many"], "model.lookback: Input should be"),
+        (
+            ["train", genome, out, "--set", "model.backbone={d_model: 16, memory: {chunk_size: 0}}"],
+            "model: backbone.memory.chunk_size: Input should be greater than or equal to 1",
+        ),
+        (["demo", "--config", str(bad)], "bad.yaml: model.patch_size: unknown field"),
+        (["tune", str(good), out, "--set", "trainer.epochs=3"], "demo.yaml: trainer.epochs: unknown field"),
+    ]
+    outputs, steps = run_session(tmp_path, [args for args, _ in cases], watch=[csv])
+    for (args, expected), output, step in zip(cases, outputs, steps, strict=True):
+        errors = [line for line in output.splitlines() if line.startswith("error: ")]
+        assert step["status"] == 2 and len(errors) == 1 and expected in errors[0], (args, output)
+        assert step["opened"] == [], (args, step)  # the data file was not read
+    assert [s["torch"] for s in steps] == [False] * len(cases)
     assert not (tmp_path / "demo").exists()  # nothing trained

@@ -13,8 +13,9 @@ stream, sample, classify, and regions (reading genomes for a model).
 Bad input raises `pipelines.errors.InputError` (one line).
 """
 
+from app.experiments.genome import GenomeClassifyConfig, GenomeConfig, GenomeLMConfig
+
 from .classify import Classified, classify_sequences, classify_tracked
-from .config import GenomeClassifyConfig, GenomeConfig, GenomeLMConfig
 from .evaluate import (
     GenomeReport,
     evaluate_genome,

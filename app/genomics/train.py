@@ -11,11 +11,11 @@ from typing import Any
 
 import lightning as L
 
+from app.experiments.genome import GenomeBatches, GenomeConfig, GenomeLMConfig
 from app.training import Task, TrainResult, fit
 from pipelines.errors import InputError
 from pipelines.genomes.datamodules import ClassificationDataModule, NextBaseDataModule
 
-from .config import GenomeBatches, GenomeConfig, GenomeLMConfig
 from .module import ClassifierMeta, GenomeModule, LMMeta, load_genome_model
 
 

@@ -3,24 +3,36 @@
     from app.memory import MemorySpec, MemoryState, run_memory
 
 Imports only torch. See DESIGN.md, "The memory engine", for the math contract.
+
+`MemorySpec` and `PRESETS` (app/memory/spec.py) import without torch, so the configs that check
+against them (app.models.config) do too; the engine's names are loaded on first use.
 """
 
-from .functional import applied_weights, memory_forward
-from .module import NeuralMemory, NeuralMemoryState
-from .run import MemoryDiverged, run_memory
-from .spec import PRESETS, MemorySpec
-from .state import MemoryState, StreamState, map_state
+from __future__ import annotations
 
-__all__ = [
-    "PRESETS",
-    "MemoryDiverged",
-    "MemorySpec",
-    "MemoryState",
-    "NeuralMemory",
-    "NeuralMemoryState",
-    "StreamState",
-    "applied_weights",
-    "map_state",
-    "memory_forward",
-    "run_memory",
-]
+import importlib
+from typing import Any
+
+from .spec import PRESETS, MemorySpec
+
+_EXPORTS = {
+    "functional": ("applied_weights", "memory_forward"),
+    "module": ("NeuralMemory", "NeuralMemoryState"),
+    "run": ("MemoryDiverged", "run_memory"),
+    "state": ("MemoryState", "StreamState", "map_state"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = ["PRESETS", "MemorySpec", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'app.memory' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"app.memory.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -5,48 +5,40 @@
     y, state = net(x)               # x: (B, T, d_model) -> y: (B, T, d_model)
     y2, state = net(x_next, state)  # continues the same sequence
 
-Imports torch, pydantic and yaml only (never pipelines, Lightning, MLflow or Optuna).
+Imports torch, pydantic and yaml only (never pipelines, Lightning, MLflow or Optuna). The configs
+(app/models/config.py) import without torch, so that a command checks a config before it imports
+torch; the other names are loaded on first use.
 """
 
-from .ablation import memory_updates, memory_updates_enabled, set_memory_updates
-from .backbone import Backbone, BackboneState
-from .baselines import DLinear, SeasonalNaive
-from .blocks import Block, BlockState, MACBlock, MAGBlock, MemoryBlock, SWABlock, build_block
-from .config import PRESETS, BackboneConfig, MemoryConfig
-from .forecaster import Forecaster, ForecasterConfig, RevIN
-from .markov import MarkovModel, MarkovSelection, Prior, select_order
-from .metrics import BitsPerBase, base_nats, bits_per_base
-from .nucleotide import NucleotideLM, SequenceClassifier, StreamScore
+from __future__ import annotations
 
-__all__ = [
-    "PRESETS",
-    "Backbone",
-    "BackboneConfig",
-    "BackboneState",
-    "Block",
-    "BlockState",
-    "DLinear",
-    "Forecaster",
-    "ForecasterConfig",
-    "MACBlock",
-    "MAGBlock",
-    "MemoryBlock",
-    "MemoryConfig",
-    "RevIN",
-    "SWABlock",
-    "SeasonalNaive",
-    "build_block",
-    "memory_updates",
-    "memory_updates_enabled",
-    "set_memory_updates",
-    "MarkovModel",
-    "MarkovSelection",
-    "Prior",
-    "select_order",
-    "BitsPerBase",
-    "base_nats",
-    "bits_per_base",
-    "NucleotideLM",
-    "SequenceClassifier",
-    "StreamScore",
-]
+import importlib
+from typing import Any
+
+from .config import PRESETS, BackboneConfig, MemoryConfig
+
+_EXPORTS = {
+    "ablation": ("memory_updates", "memory_updates_enabled", "set_memory_updates"),
+    "backbone": ("Backbone", "BackboneState"),
+    "baselines": ("DLinear", "SeasonalNaive"),
+    "blocks": ("Block", "BlockState", "MACBlock", "MAGBlock", "MemoryBlock", "SWABlock", "build_block"),
+    "forecaster": ("Forecaster", "ForecasterConfig", "RevIN"),
+    "markov": ("MarkovModel", "MarkovSelection", "Prior", "select_order"),
+    "metrics": ("BitsPerBase", "base_nats", "bits_per_base"),
+    "nucleotide": ("NucleotideLM", "SequenceClassifier", "StreamScore"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = ["PRESETS", "BackboneConfig", "MemoryConfig", *_WHERE]
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'app.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"app.models.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

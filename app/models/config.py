@@ -4,7 +4,11 @@
     cfg = BackboneConfig.from_yaml("configs/models/titans-mac.yaml")
 
 A config is fully resolved: every size is a concrete number, so a YAML file says exactly what is built.
-`preset` derives the sizes it is not given from `d_model` (see `BackboneConfig.preset`).
+`preset` derives the sizes it is not given from `d_model` (see `BackboneConfig.preset`). `ForecastHead`
+holds the fields of how a Forecaster reads a series (app/models/forecaster.py).
+
+Imports pydantic and yaml only, never torch: every experiment config is checked against these
+classes before a command imports torch (app.experiments).
 """
 
 from __future__ import annotations
@@ -271,6 +275,45 @@ class BackboneConfig(BaseModel):
     def to_yaml(self) -> str:
         """The config as YAML, in field order (what the files under configs/models hold)."""
         return yaml.safe_dump(self.model_dump(), sort_keys=False)
+
+
+class ForecastHead(BaseModel):
+    """The fields that fix how a Forecaster reads a series and forecasts, whatever its backbone and
+    channels; `ForecasterConfig` and the forecasting experiment's model section both take them.
+
+    lookback, horizon: rows read in the window, and steps predicted at once.
+    patch_len, patch_stride: rows per token and the step between tokens in the window (default:
+        non-overlapping). History patches are always non-overlapping.
+    revin, revin_affine: per-instance normalisation of the window, with a learned affine per target.
+    memorize_history: test-time memorisation of the rows before the window (see app/models/forecaster.py).
+    memorize_chunk: history tokens per streamed piece.
+    dropout: on the flattened window representation before the head.
+    linear_skip: add a linear map of the (normalised) window straight to the horizon, shared across
+        channels, so the backbone learns what a linear forecast misses.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    lookback: int = Field(96, ge=1)
+    horizon: int = Field(96, ge=1)
+    patch_len: int = Field(16, ge=1)
+    patch_stride: int | None = Field(None, ge=1)
+    revin: bool = True
+    revin_affine: bool = True
+    memorize_history: bool = True
+    memorize_chunk: int = Field(256, ge=1)
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    linear_skip: bool = False
+
+    @model_validator(mode="after")
+    def _patches_fit(self) -> ForecastHead:
+        if self.patch_len > self.lookback:
+            raise ValueError(f"patch_len: {self.patch_len} is longer than lookback={self.lookback}")
+        return self
+
+    def head_fields(self) -> dict[str, Any]:
+        """These fields alone, as keyword arguments of another config that takes them."""
+        return {name: getattr(self, name) for name in ForecastHead.model_fields}
 
 
 def _is_size(value: Any) -> bool:

@@ -1,9 +1,10 @@
 """What every task shares: `TaskModule`, the one `fit` path, the optimiser and schedule, the trainer,
 the divergence guard, checkpoints and config loading. The tasks are app.forecasting and app.genomics.
+The config sections and their loading are app.experiments.shared's (they import without torch, so a
+command checks a config before it imports torch and Lightning), re-exported here.
 """
 
-from .checkpoints import hyper_parameters, resolve_checkpoint
-from .config import (
+from app.experiments.shared import (
     BackboneSection,
     ConfigError,
     Experiment,
@@ -12,6 +13,8 @@ from .config import (
     load_config,
     read_yaml,
 )
+
+from .checkpoints import hyper_parameters, resolve_checkpoint
 from .fit import Task, TrainResult, fit
 from .guard import finite_loss, skip_diverged_step
 from .module import TaskModule

@@ -13,8 +13,8 @@ from typing import Any
 import lightning as L
 
 from app import tracking
+from app.experiments.shared import Experiment
 
-from .config import Experiment
 from .module import TaskModule
 from .trainer import fit_to_checkpoint
 

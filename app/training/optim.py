@@ -5,7 +5,8 @@
             return configure_optimizers(self, self.optim)     # an OptimConfig
 
 `warmup_cosine` is the schedule alone (torch.optim.lr_scheduler: LinearLR then CosineAnnealingLR),
-stepped once per optimiser step.
+stepped once per optimiser step. `OptimConfig` lives with the other config sections in
+app/experiments/shared.py (they import without torch).
 """
 
 from __future__ import annotations
@@ -13,23 +14,9 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch.optim.lr_scheduler import CosineAnnealingLR, LinearLR, LRScheduler, SequentialLR
 
-
-class OptimConfig(BaseModel):
-    """lr: peak learning rate. warmup: optimiser steps of linear warm-up from warmup_start x lr (an
-    int), or that fraction of all steps (a float < 1). min_lr_ratio: the cosine ends at this x lr.
-    Biases and norm / embedding-free 1-D parameters get no weight decay."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    lr: float = Field(1e-3, gt=0)
-    weight_decay: float = Field(0.01, ge=0)
-    betas: tuple[float, float] = (0.9, 0.999)
-    warmup: int | float = Field(0.05, ge=0)
-    warmup_start: float = Field(0.01, gt=0, le=1)
-    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+from app.experiments.shared import OptimConfig
 
 
 def param_groups(module: torch.nn.Module, weight_decay: float) -> list[dict[str, Any]]:

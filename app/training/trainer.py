@@ -10,7 +10,8 @@ progress bar, and `MlflowEpochMetrics` (per-epoch metrics into an MLflow run
 by id, from global rank zero only, so it works under DDP). Gradient clipping by norm. Precision
 "auto" is bf16 mixed where the accelerator supports it (a CUDA device with bf16) and 32-bit otherwise.
 DDP is Lightning's own strategy; on CPU it uses the gloo backend, and processes are spawned so that
-the caller (the CLI, a test) is not re-executed per rank.
+the caller (the CLI, a test) is not re-executed per rank. `TrainerConfig` lives with the other config
+sections in app/experiments/shared.py (they import without torch).
 """
 
 from __future__ import annotations
@@ -24,35 +25,9 @@ import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback, EarlyStopping, ModelCheckpoint
 from lightning.pytorch.strategies import DDPStrategy
-from pydantic import BaseModel, ConfigDict, Field
 
 from app import console, tracking
-
-
-class TrainerConfig(BaseModel):
-    """max_epochs / max_steps: stop at whichever comes first (-1: no step limit). patience: epochs
-    without improvement of the monitored metric before early stopping (0: off). precision: "auto",
-    or any Lightning precision ("32-true", "bf16-mixed", "16-mixed"). accelerator / devices /
-    strategy: as Lightning takes them; strategy "ddp" is DDP (gloo on CPU, nccl on CUDA).
-    limit_*_batches: an int (batches) or a float (fraction) per epoch. threads: torch's CPU threads
-    for the run (None: torch's default; small models on a busy CPU train fastest on one)."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    max_epochs: int = Field(20, ge=1)
-    max_steps: int = Field(-1, ge=-1)
-    gradient_clip_val: float | None = Field(1.0, gt=0)
-    patience: int = Field(5, ge=0)
-    precision: str = "auto"
-    accelerator: str = "auto"
-    devices: int | str = 1
-    strategy: Literal["auto", "ddp"] = "auto"
-    limit_train_batches: int | float | None = None
-    limit_val_batches: int | float | None = None
-    log_every_n_steps: int = Field(10, ge=1)
-    progress_bar: bool = True
-    deterministic: bool = False
-    threads: int | None = Field(None, ge=1)
+from app.experiments.shared import TrainerConfig
 
 
 def resolve_precision(precision: str, accelerator: str = "auto") -> str:

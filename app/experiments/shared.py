@@ -1,5 +1,6 @@
 """Config loading for every task: YAML into a pydantic model, with `--set a.b=c` overrides, and the
-sections all tasks share (`Experiment`, `BackboneSection`, `TrackingSection`).
+sections all tasks share (`Experiment`, `OptimConfig` for app/training/optim.py, `TrainerConfig` for
+app/training/trainer.py, `BackboneSection`, `TrackingSection`).
 
     config = load_config(ExperimentConfig, "configs/experiments/demo.yaml", ["trainer.max_epochs=2"])
 
@@ -10,22 +11,59 @@ Every error is a one-line `ConfigError` that starts with the file and names the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from app.models import BackboneConfig
-from app.models.config import PRESETS
-
-from .optim import OptimConfig
-from .trainer import TrainerConfig
+from app.models.config import PRESETS, BackboneConfig
 
 Model = TypeVar("Model", bound=BaseModel)
 
 
 class ConfigError(ValueError):
     """A config that cannot be used; str() is one line naming the file and the field."""
+
+
+class OptimConfig(BaseModel):
+    """lr: peak learning rate. warmup: optimiser steps of linear warm-up from warmup_start x lr (an
+    int), or that fraction of all steps (a float < 1). min_lr_ratio: the cosine ends at this x lr.
+    Biases and norm / embedding-free 1-D parameters get no weight decay."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lr: float = Field(1e-3, gt=0)
+    weight_decay: float = Field(0.01, ge=0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup: int | float = Field(0.05, ge=0)
+    warmup_start: float = Field(0.01, gt=0, le=1)
+    min_lr_ratio: float = Field(0.05, ge=0, le=1)
+
+
+class TrainerConfig(BaseModel):
+    """max_epochs / max_steps: stop at whichever comes first (-1: no step limit). patience: epochs
+    without improvement of the monitored metric before early stopping (0: off). precision: "auto",
+    or any Lightning precision ("32-true", "bf16-mixed", "16-mixed"). accelerator / devices /
+    strategy: as Lightning takes them; strategy "ddp" is DDP (gloo on CPU, nccl on CUDA).
+    limit_*_batches: an int (batches) or a float (fraction) per epoch. threads: torch's CPU threads
+    for the run (None: torch's default; small models on a busy CPU train fastest on one)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_epochs: int = Field(20, ge=1)
+    max_steps: int = Field(-1, ge=-1)
+    gradient_clip_val: float | None = Field(1.0, gt=0)
+    patience: int = Field(5, ge=0)
+    precision: str = "auto"
+    accelerator: str = "auto"
+    devices: int | str = 1
+    strategy: Literal["auto", "ddp"] = "auto"
+    limit_train_batches: int | float | None = None
+    limit_val_batches: int | float | None = None
+    log_every_n_steps: int = Field(10, ge=1)
+    progress_bar: bool = True
+    deterministic: bool = False
+    threads: int | None = Field(None, ge=1)
 
 
 class BackboneSection(BaseModel):

@@ -1,6 +1,6 @@
 """Genome experiment configs (YAML under configs/experiments/, `task: genome-lm | genome-classify`):
 the data and evaluation sections, and a model section that is a backbone preset plus the
-reverse-complement switch; the shared sections are app.training's."""
+reverse-complement switch; the shared sections are in app/experiments/shared.py."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from app.training import BackboneSection, Experiment
+from .shared import BackboneSection, Experiment
 
 
 class GenomeModelSection(BackboneSection):
