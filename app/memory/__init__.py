@@ -10,8 +10,7 @@ against them (app.models.config) do too; the engine's names are loaded on first 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from app.lazy import lazy_exports
 
 from .spec import PRESETS, MemorySpec
 
@@ -21,18 +20,5 @@ _EXPORTS = {
     "run": ("MemoryDiverged", "run_memory"),
     "state": ("MemoryState", "StreamState", "map_state"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = ["PRESETS", "MemorySpec", *_WHERE]
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'app.memory' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"app.memory.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, _lazy = lazy_exports(__name__, globals(), _EXPORTS)
+__all__ = ["PRESETS", "MemorySpec", *_lazy]

@@ -131,8 +131,11 @@ def applied_weights(spec: MemorySpec, raw: list[Tensor]) -> list[Tensor]:
 
 def lq_scale(spec: MemorySpec, a: Tensor) -> Tensor:
     """Moneta's divisor ||A||_q^(q-2) of each matrix (..., out, in) -> (..., 1, 1)."""
-    norm = a.abs().pow(spec.q).sum(dim=(-2, -1), keepdim=True).pow(1.0 / spec.q)
-    return norm.pow(spec.q - 2.0)
+    # ||A||_q^(q-2) = (sum |a|^q)^((q-2)/q). For an even q, |a|^q = (a^2)^(q/2): torch computes a
+    # power of 2 or 3 by multiplication and any other by exp / log (for q = 4 on a tensor of a
+    # chunk's R_j, forward and backward: 4.9 ms as a.abs().pow(4), 1.5-2.5 ms as (a * a).pow(2)).
+    powers = (a * a).pow(spec.q / 2) if spec.q % 2 == 0 else a.abs().pow(spec.q)
+    return powers.sum(dim=(-2, -1), keepdim=True).pow((spec.q - 2.0) / spec.q)
 
 
 def attentional_loss(spec: MemorySpec, prediction: Tensor, value: Tensor, delta: Tensor | None) -> Tensor:

@@ -12,8 +12,7 @@ torch; the other names are loaded on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from app.lazy import lazy_exports
 
 from .config import PRESETS, BackboneConfig, MemoryConfig
 
@@ -27,18 +26,5 @@ _EXPORTS = {
     "metrics": ("BitsPerBase", "base_nats", "bits_per_base"),
     "nucleotide": ("NucleotideLM", "SequenceClassifier", "StreamScore"),
 }
-_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = ["PRESETS", "BackboneConfig", "MemoryConfig", *_WHERE]
-
-
-def __getattr__(name: str) -> Any:
-    module = _WHERE.get(name)
-    if module is None:
-        raise AttributeError(f"module 'app.models' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"app.models.{module}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__, _lazy = lazy_exports(__name__, globals(), _EXPORTS)
+__all__ = ["PRESETS", "BackboneConfig", "MemoryConfig", *_lazy]
