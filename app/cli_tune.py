@@ -9,14 +9,9 @@ from typing import Annotated
 
 import typer
 
-from app.cli_data import experiment_config
+from app.cli_data import experiment_config, fail
 
 PRUNERS = ("median", "hyperband", "none")
-
-
-def _fail(message: str) -> None:
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(2)
 
 
 def tune(
@@ -61,9 +56,9 @@ def tune(
     pruning on the validation metric, one line per finished trial; at the end the best config as a
     YAML that `memcast train` takes, and (--register) the best model in the MLflow registry."""
     if not config.is_file():
-        _fail(f"{config}: no such config file")
+        fail(f"{config}: no such config file")
     if pruner is not None and pruner not in PRUNERS:
-        _fail(f"--pruner {pruner!r}: expected one of {', '.join(PRUNERS)}")
+        fail(f"--pruner {pruner!r}: expected one of {', '.join(PRUNERS)}")
     experiment_config(config, overrides or [])  # a bad field fails before Optuna and torch load
     try:
         from app.tuning import USER_ERRORS, TuneOptions
@@ -84,7 +79,7 @@ def tune(
         )
         result = run_tune(options, echo=typer.echo)
     except USER_ERRORS as err:
-        _fail(str(err))
+        fail(str(err))
     typer.echo(f"best trial {result.best_trial}: {result.best_value:.4f}")
     for name, value in result.best_params.items():
         typer.echo(f"  {name}: {value}")
@@ -123,7 +118,7 @@ def ui(
             study_storage = resolve_storage(storage)
         servers = start_servers(tracking_uri, port, study_storage, optuna_port)
     except (DashboardError, TrackingError) as err:
-        _fail(str(err))
+        fail(str(err))
     for server in servers:
         typer.echo(f"{server.name}: {server.url}  (log: {server.log})")
     typer.echo("Ctrl-C stops the servers.")
@@ -132,4 +127,4 @@ def ui(
     except KeyboardInterrupt:
         typer.echo("stopped")
     except DashboardError as err:
-        _fail(str(err))
+        fail(str(err))

@@ -9,8 +9,10 @@ rank-one write per layer at the chunk's starting weights, then its read. That is
 recurrence (reference.py) with the inner gradient in closed form (the chunked path's `inner_errors`),
 so the outputs and state equal both other paths' (tests/memory/test_token_step.py).
 
-Only for inference: no outer-loop gradient flows through a token step, so `run_memory` takes it
-only when autograd is off (or nothing requires grad) and the call is shorter than a chunk.
+Only for inference: a token step forms every layer's weights per token, so under autograd it would
+keep O(|W|) per token where the chunked path's hand-written backward keeps O(chunk x width) per
+chunk; `run_memory` takes it only when autograd is off (or nothing requires grad) and the call is
+shorter than a chunk.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from .state import MemoryState, RunningChunk
 
 def takes_token_steps(spec: MemorySpec, tensors: tuple[Tensor, ...], length: int) -> bool:
     """Whether `run_memory` serves this call by token steps: shorter than a chunk, and no outer
-    gradient is wanted (a token step has no backward)."""
+    gradient is wanted."""
     if length >= spec.chunk_size:
         return False
     return not (torch.is_grad_enabled() and any(t.requires_grad for t in tensors))
@@ -48,7 +50,7 @@ def run_token_steps(
     running = state.running if state.pending is not None else None
     if state.pending is not None and running is None:
         # A chunked call left these tokens pending: write them once, without their reads.
-        running = _fresh(spec, state)
+        running = _fresh(spec, state.weights, state.momentum)
         for t in range(state.pending["k"].shape[2]):
             running = _write(spec, running, _token(state.pending, t))
     weights, momentum, pending = state.weights, state.momentum, state.pending
@@ -56,7 +58,7 @@ def run_token_steps(
     for t in range(k.shape[2]):
         token = _token({"k": k, "v": v, **gates}, t)
         if running is None:
-            running = _fresh(spec, MemoryState(weights, momentum))
+            running = _fresh(spec, weights, momentum)
         running = _write(spec, running, token)
         read_at = applied_weights(spec, running.raw) if spec.read == "token" else running.start
         outputs.append(memory_forward(spec, read_at, q[:, :, t : t + 1]))
@@ -68,9 +70,9 @@ def run_token_steps(
     return torch.cat(outputs, dim=2), new_state
 
 
-def _fresh(spec: MemorySpec, state: MemoryState) -> RunningChunk:
-    """A chunk with nothing written yet, starting from `state`'s boundary."""
-    return RunningChunk(list(state.weights), state.momentum, applied_weights(spec, state.weights))
+def _fresh(spec: MemorySpec, weights: list[Tensor], momentum: list[Tensor] | None) -> RunningChunk:
+    """A chunk with nothing written yet, starting from the boundary state `weights`, `momentum`."""
+    return RunningChunk(list(weights), momentum, applied_weights(spec, weights))
 
 
 def _token(sequence: dict[str, Tensor], t: int) -> dict[str, Tensor]:
